@@ -1,0 +1,5 @@
+"""``python -m contimg`` runs the command-line interface."""
+
+from contimg.cli.main import main
+
+main()

@@ -1,0 +1,37 @@
+"""The ``contimg`` command: one typer application, one sub-application per noun."""
+
+from __future__ import annotations
+
+import typer
+
+from contimg import __version__
+from contimg.cli import config as config_cli
+
+app = typer.Typer(
+    name="contimg",
+    help="Continuum-imaging pipeline for the DSA-110 radio telescope.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(config_cli.app, name="config")
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"contimg {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """Continuum-imaging pipeline for the DSA-110 radio telescope."""
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

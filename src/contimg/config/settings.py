@@ -1,0 +1,306 @@
+"""The one settings root and its sections.
+
+Each layer reads only its own section. Environment names are derived from the
+path: ``CONTIMG_IMAGING__NITER`` sets ``imaging.niter``. Sources and their
+precedence live in :mod:`contimg.config.loader`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = [
+    "ApiSettings",
+    "CalibrationSettings",
+    "ConversionSettings",
+    "DatabaseSettings",
+    "ExecutorSettings",
+    "FlaggingSettings",
+    "ImagingSettings",
+    "IngestSettings",
+    "LoggingSettings",
+    "MosaicSettings",
+    "PathsSettings",
+    "PhotometrySettings",
+    "Settings",
+    "section_hash",
+]
+
+
+class _Section(BaseModel):
+    """Base of every section: unknown keys are errors, values are frozen."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+
+class PathsSettings(_Section):
+    """Where the pipeline keeps its files (the work directory layout)."""
+
+    workdir: Path = Field(
+        Path("contimg-data"), description="Work directory holding incoming data and products."
+    )
+    incoming: Path | None = Field(
+        None, description="Directory the correlator writes UVH5 files to (default workdir/incoming)."
+    )
+
+    def _under(self, name: str) -> Path:
+        return (self.workdir / name).absolute()
+
+    @property
+    def incoming_dir(self) -> Path:
+        """Absolute path of the incoming directory."""
+        return (self.incoming or self.workdir / "incoming").absolute()
+
+    @property
+    def ms_dir(self) -> Path:
+        """Absolute path of the Measurement Set directory."""
+        return self._under("ms")
+
+    @property
+    def caltables_dir(self) -> Path:
+        """Absolute path of the calibration table directory."""
+        return self._under("caltables")
+
+    @property
+    def images_dir(self) -> Path:
+        """Absolute path of the image directory."""
+        return self._under("images")
+
+    @property
+    def mosaics_dir(self) -> Path:
+        """Absolute path of the mosaic directory."""
+        return self._under("mosaics")
+
+    @property
+    def state_dir(self) -> Path:
+        """Absolute path of the state directory (SQLite database)."""
+        return self._under("state")
+
+    @property
+    def logs_dir(self) -> Path:
+        """Absolute path of the log directory."""
+        return self._under("logs")
+
+    @property
+    def scratch_dir(self) -> Path:
+        """Absolute path of the scratch directory (temporary products)."""
+        return self._under("scratch")
+
+    def ensure(self) -> None:
+        """Create every directory of the work directory layout."""
+        for path in (
+            self.incoming_dir,
+            self.ms_dir,
+            self.caltables_dir,
+            self.images_dir,
+            self.mosaics_dir,
+            self.state_dir,
+            self.logs_dir,
+            self.scratch_dir,
+        ):
+            path.mkdir(parents=True, exist_ok=True)
+
+
+class IngestSettings(_Section):
+    """Indexing of incoming files and assembly of subband groups."""
+
+    group_tolerance_s: float = Field(
+        60.0, gt=0, description="Files whose timestamps lie within this many seconds form a group."
+    )
+    stable_wait_s: float = Field(
+        1.0, ge=0, description="A file is indexed once its size is unchanged for this long."
+    )
+    group_timeout_s: float = Field(
+        900.0, gt=0, description="A group short of subbands this long after its first file is handled as incomplete."
+    )
+    poll_interval_s: float = Field(
+        2.0, gt=0, description="Polling period of the watcher (and of its network-filesystem fallback)."
+    )
+    use_polling: bool = Field(
+        False, description="Poll the incoming directory instead of using inotify (network filesystems)."
+    )
+
+
+class ConversionSettings(_Section):
+    """UVH5 group to Measurement Set conversion."""
+
+    writer: Literal["fast", "pyuvdata"] = Field(
+        "fast", description="MS writer: 'fast' (python-casacore) or 'pyuvdata' (reference)."
+    )
+    missing_subbands: Literal["fail", "flag"] = Field(
+        "fail", description="A group short of subbands: 'fail' it, or 'flag' the gap and convert."
+    )
+    n_workers: int = Field(2, ge=1, description="Processes reading subband files in parallel.")
+    tmpfs_dir: Path | None = Field(
+        None, description="Fast scratch (e.g. /dev/shm) to assemble the MS in before moving it."
+    )
+
+
+class FlaggingSettings(_Section):
+    """RFI and data flagging before calibration and imaging."""
+
+    backend: Literal["aoflagger", "casa", "none"] = Field(
+        "aoflagger", description="RFI flagger: 'aoflagger', 'casa' (flagdata tfcrop/rflag) or 'none'."
+    )
+    flag_autocorrelations: bool = Field(True, description="Flag autocorrelations.")
+    flag_zeros: bool = Field(True, description="Flag visibilities that are exactly zero.")
+    max_flag_fraction: float = Field(
+        0.5, ge=0, le=1, description="Fail the stage when more than this fraction is flagged."
+    )
+
+
+class CalibrationSettings(_Section):
+    """Calibrator selection, solving, registry and application."""
+
+    refant: str = Field("103", description="Preferred reference antenna (station number).")
+    max_dec_offset_deg: float = Field(
+        1.5, gt=0, description="A calibrator transits a group within this declination distance."
+    )
+    min_calibrator_flux_jy: float = Field(
+        1.0, gt=0, description="Calibrators fainter than this at 1.4 GHz are not used."
+    )
+    validity_hours: float = Field(
+        12.0, gt=0, description="A solution set is valid this many hours either side of its transit."
+    )
+    when_missing: Literal["fail", "wait", "uncalibrated"] = Field(
+        "wait", description="No valid set for a target: 'fail', 'wait' for one, or image 'uncalibrated'."
+    )
+    wait_timeout_s: float = Field(
+        1800.0, gt=0, description="How long a target waits for a calibration set before going on uncalibrated."
+    )
+
+
+class ImagingSettings(_Section):
+    """Imaging with WSClean (or tclean) and primary-beam correction."""
+
+    backend: Literal["wsclean", "tclean"] = Field("wsclean", description="Imager backend.")
+    fov_deg: float = Field(3.5, gt=0, le=30, description="Image field of view (square), degrees.")
+    cell_arcsec: float | None = Field(
+        None, gt=0, description="Pixel size; default 1/5 of the synthesized beam the weighting gives."
+    )
+    robust: float = Field(0.0, ge=-2, le=2, description="Briggs robust parameter.")
+    niter: int = Field(1000, ge=0, description="Maximum number of clean iterations.")
+    mgain: float = Field(0.8, gt=0, le=1, description="Major-cycle gain.")
+    auto_mask: float = Field(5.0, gt=0, description="Auto-masking threshold, sigma.")
+    auto_threshold: float = Field(1.0, gt=0, description="Auto-threshold for cleaning, sigma.")
+    threads: int = Field(2, ge=1, description="Imager threads.")
+    memory_gb: float = Field(8.0, gt=0, description="Imager memory limit, GB.")
+    channel_average: int = Field(
+        1, ge=1, description="Average this many channels before gridding (time follows gridded visibilities)."
+    )
+    pb_limit: float = Field(
+        0.2, gt=0, lt=1, description="Primary-beam corrected images are masked below this beam level."
+    )
+
+
+class MosaicSettings(_Section):
+    """Mosaics along the strip."""
+
+    nightly: bool = Field(True, description="Build a mosaic of each night in the streaming service.")
+    min_images: int = Field(2, ge=1, description="A mosaic needs at least this many QA-passed images.")
+
+
+class PhotometrySettings(_Section):
+    """Forced photometry and variability."""
+
+    monitored_sources: Path | None = Field(
+        None, description="Sky-model CSV of sources to measure in every image."
+    )
+    detection_sigma: float = Field(
+        5.0, gt=0, description="Measurements below this many sigma are stored as upper limits."
+    )
+    eta_threshold: float = Field(
+        5.0, gt=0, description="Sources with eta above this are variability candidates."
+    )
+    v_threshold: float = Field(
+        0.1, gt=0, description="Sources with V above this (and eta above its threshold) are candidates."
+    )
+
+
+class ExecutorSettings(_Section):
+    """Where stage attempts run."""
+
+    kind: Literal["inline", "process", "dask"] = Field(
+        "inline", description="Default executor: 'inline', 'process' or 'dask'."
+    )
+    address: str | None = Field(
+        None, description="Dask scheduler address; a LocalCluster is started when unset."
+    )
+    max_parallel: int = Field(2, ge=1, description="Independent stages run at once within a run.")
+    workers: int = Field(1, ge=1, description="Runs processed at once by the streaming service.")
+
+
+class DatabaseSettings(_Section):
+    """The state store."""
+
+    url: str | None = Field(
+        None, description="SQLAlchemy URL; default SQLite at workdir/state/contimg.sqlite3."
+    )
+    busy_timeout_ms: int = Field(10_000, ge=0, description="SQLite busy timeout, milliseconds.")
+
+
+class ApiSettings(_Section):
+    """The REST API and dashboard."""
+
+    host: str = Field("127.0.0.1", description="Address `contimg serve` binds to.")
+    port: int = Field(8000, ge=1, le=65535, description="Port `contimg serve` listens on.")
+    api_key_sha256: str | None = Field(
+        None, description="SHA-256 hex digest of the write API key; unset disables write endpoints."
+    )
+    cors_origins: tuple[str, ...] = Field((), description="Origins allowed by CORS (none by default).")
+
+
+class LoggingSettings(_Section):
+    """Structured logging."""
+
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        "INFO", description="Lowest level written to the console and the log file."
+    )
+    json_file: bool = Field(True, description="Also write JSON lines to workdir/logs/contimg.jsonl.")
+    db_batch_size: int = Field(100, ge=1, description="Log records per database write.")
+    db_flush_interval_s: float = Field(
+        1.0, gt=0, description="Flush buffered log records to the database at least this often."
+    )
+
+
+class Settings(BaseSettings):
+    """The effective configuration of one contimg process or run."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="CONTIMG_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        frozen=True,
+    )
+
+    paths: PathsSettings = PathsSettings()
+    ingest: IngestSettings = IngestSettings()
+    conversion: ConversionSettings = ConversionSettings()
+    flagging: FlaggingSettings = FlaggingSettings()
+    calibration: CalibrationSettings = CalibrationSettings()
+    imaging: ImagingSettings = ImagingSettings()
+    mosaic: MosaicSettings = MosaicSettings()
+    photometry: PhotometrySettings = PhotometrySettings()
+    executor: ExecutorSettings = ExecutorSettings()
+    database: DatabaseSettings = DatabaseSettings()
+    api: ApiSettings = ApiSettings()
+    logging: LoggingSettings = LoggingSettings()
+
+    @property
+    def database_url(self) -> str:
+        """The configured database URL, or the default SQLite file in the work directory."""
+        if self.database.url:
+            return self.database.url
+        return f"sqlite:///{self.paths.state_dir / 'contimg.sqlite3'}"
+
+
+def section_hash(section: BaseModel) -> str:
+    """Return a short stable digest of one section's values (part of run keys)."""
+    payload = json.dumps(section.model_dump(mode="json"), sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]

@@ -1,0 +1,1 @@
+"""contimg science layer."""

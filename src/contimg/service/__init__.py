@@ -1,0 +1,1 @@
+"""contimg service layer."""
