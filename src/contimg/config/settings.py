@@ -24,6 +24,7 @@ __all__ = [
     "FlaggingSettings",
     "ImagingSettings",
     "IngestSettings",
+    "InstrumentSettings",
     "LoggingSettings",
     "MosaicSettings",
     "PathsSettings",
@@ -105,6 +106,50 @@ class PathsSettings(_Section):
             self.scratch_dir,
         ):
             path.mkdir(parents=True, exist_ok=True)
+
+
+class InstrumentSettings(_Section):
+    """The telescope: station layout, site, band and correlator output (DSA-110 defaults)."""
+
+    station_file: Path | None = Field(
+        None,
+        description="Station CSV (name, latitude, longitude, elevation); default: the DSA-110 "
+        "file shipped with contimg.",
+    )
+    telescope_name: str = Field(
+        "OVRO_MMA", description="Telescope name written to data files (casacore knows OVRO_MMA)."
+    )
+    site_latitude_deg: float = Field(
+        37.2314, ge=-90, le=90, description="Array reference latitude (geodetic), degrees."
+    )
+    site_longitude_deg: float = Field(
+        -118.2817, ge=-180, le=360, description="Array reference longitude, degrees east."
+    )
+    site_altitude_m: float = Field(
+        1222.0, description="Array reference height above the WGS84 ellipsoid, metres."
+    )
+    dish_diameter_m: float = Field(4.65, gt=0, description="Dish diameter (Airy beam), metres.")
+    n_subbands: int = Field(16, ge=1, description="Subbands (one file each) per observation.")
+    channels_per_subband: int = Field(48, ge=1, description="Correlator channels per subband.")
+    channel_width_hz: float = Field(244_140.625, gt=0, description="Correlator channel width, Hz.")
+    f_top_hz: float = Field(
+        1498.75e6, gt=0, description="Upper edge of subband 0 (the highest subband), Hz."
+    )
+    integration_time_s: float = Field(
+        12.884902, gt=0, description="Correlator integration time, seconds."
+    )
+    integrations_per_group: int = Field(
+        24, ge=1, description="Integrations in one group (one file)."
+    )
+    timestamp_jitter_s: float = Field(
+        30.0, ge=0, description="File-name timestamps of a group scatter this far from sb00's, s."
+    )
+    correlations: tuple[str, ...] = Field(
+        ("XX", "YY"), min_length=1, description="Correlation products written."
+    )
+    sefd_jy: float = Field(
+        5800.0, gt=0, description="SEFD per dish (Tsys ~25 K, aperture efficiency ~0.7), Jy."
+    )
 
 
 class IngestSettings(_Section):
@@ -280,6 +325,7 @@ class Settings(BaseSettings):
     )
 
     paths: PathsSettings = PathsSettings()
+    instrument: InstrumentSettings = InstrumentSettings()
     ingest: IngestSettings = IngestSettings()
     conversion: ConversionSettings = ConversionSettings()
     flagging: FlaggingSettings = FlaggingSettings()
