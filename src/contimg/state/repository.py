@@ -66,7 +66,7 @@ class StateRepository(Protocol):
         limit: int = 100,
         offset: int = 0,
     ) -> list[RunRecord]:
-        """Runs, newest first."""
+        """List runs, newest first."""
         ...
 
     # -- stage attempts ---------------------------------------------------
@@ -103,8 +103,21 @@ class StateRepository(Protocol):
         """Record how an attempt ended."""
         ...
 
-    def record_skipped(self, run_id: int, stage: str, *, reason: str, at: datetime) -> StageAttemptRecord:
-        """Record a stage that was not attempted (dependency failed, resumed from cache, ...)."""
+    def record_skipped(
+        self,
+        run_id: int,
+        stage: str,
+        *,
+        reason: str,
+        at: datetime,
+        run_key: str | None = None,
+        outputs: Mapping[str, Any] | None = None,
+    ) -> StageAttemptRecord:
+        """Record a stage that was not attempted (dependency failed, resumed from cache, ...).
+
+        A stage skipped because a cached attempt matched passes that attempt's
+        ``run_key`` and ``outputs``; the row has ``attempt = 0``.
+        """
         ...
 
     def list_attempts(self, run_id: int) -> list[StageAttemptRecord]:
@@ -112,7 +125,7 @@ class StateRepository(Protocol):
         ...
 
     def find_completed_attempt(self, run_key: str) -> StageAttemptRecord | None:
-        """The newest completed attempt with this run key, for resume and caching."""
+        """Return the newest completed attempt with this run key, for resume and caching."""
         ...
 
     # -- logs -------------------------------------------------------------
@@ -129,7 +142,7 @@ class StateRepository(Protocol):
         limit: int = 1000,
         offset: int = 0,
     ) -> list[LogRecord]:
-        """A run's log records, oldest first."""
+        """List a run's log records, oldest first."""
         ...
 
     # -- lifecycle --------------------------------------------------------

@@ -1,0 +1,127 @@
+"""Apply the packaged Alembic migrations to a state database.
+
+:func:`upgrade_engine` runs at every CLI start, so the common case (already at
+every head) costs one small query: the revision scripts are parsed once per
+process and compared with ``alembic_version``. Only when something is missing
+does it take a database-wide lock (``BEGIN IMMEDIATE`` on SQLite, a transaction
+advisory lock on PostgreSQL) and let Alembic upgrade to ``heads`` inside that
+one transaction; both backends have transactional DDL, so a second process
+starting at the same moment waits, then finds nothing left to do, and a failed
+migration leaves the database as it was.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from alembic.script import ScriptDirectory
+from sqlalchemy.engine import Connection, Engine
+
+from contimg.state._engine import BEGIN_MODE_OPTION
+
+__all__ = [
+    "MIGRATIONS_DIR",
+    "SchemaVersionError",
+    "alembic_config",
+    "current_revisions",
+    "head_revisions",
+    "upgrade_engine",
+]
+
+#: The Alembic script directory shipped inside the package.
+MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+
+# Arbitrary constant key of the PostgreSQL advisory lock serialising upgrades
+# ("contimg" in ASCII).
+_PG_UPGRADE_LOCK = 0x636F6E74696D67
+
+
+class SchemaVersionError(RuntimeError):
+    """The database was migrated by a newer contimg than this one."""
+
+
+def alembic_config(connection: Connection | None = None) -> Config:
+    """Build an Alembic ``Config`` for the packaged migrations (no alembic.ini needed).
+
+    Parameters
+    ----------
+    connection : sqlalchemy.engine.Connection, optional
+        Handed to ``env.py``, which then migrates through it.
+    """
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    cfg.set_main_option("path_separator", "os")
+    if connection is not None:
+        cfg.attributes["connection"] = connection
+    return cfg
+
+
+@functools.cache
+def _script() -> ScriptDirectory:
+    return ScriptDirectory.from_config(alembic_config())
+
+
+def head_revisions() -> frozenset[str]:
+    """Return the head revision of every branch shipped with this code."""
+    return frozenset(_script().get_heads())
+
+
+@functools.cache
+def _known_revisions() -> frozenset[str]:
+    return frozenset(rev.revision for rev in _script().walk_revisions())
+
+
+def current_revisions(conn: Connection) -> frozenset[str]:
+    """Return the revisions in ``alembic_version`` (empty for a fresh database)."""
+    if not sa.inspect(conn).has_table("alembic_version"):
+        return frozenset()
+    rows = conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalars()
+    return frozenset(rows)
+
+
+def upgrade_engine(engine: Engine) -> tuple[str, ...]:
+    """Upgrade the database behind ``engine`` to every head; cheap when already there.
+
+    Returns
+    -------
+    tuple of str
+        The revisions the database is at afterwards, sorted.
+
+    Raises
+    ------
+    SchemaVersionError
+        If the database records a revision this code does not know (it was
+        migrated by a newer contimg).
+    """
+    heads = head_revisions()
+    with engine.connect() as conn:
+        current = current_revisions(conn)
+        conn.rollback()
+    _check_known(current)
+    if current == heads:
+        return tuple(sorted(current))
+
+    with engine.connect() as conn:
+        if engine.dialect.name == "sqlite":
+            conn.execution_options(**{BEGIN_MODE_OPTION: "IMMEDIATE"})
+        with conn.begin():
+            if engine.dialect.name == "postgresql":
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_UPGRADE_LOCK})
+            # Another process may have upgraded while we waited for the lock;
+            # Alembic re-reads alembic_version here, inside the lock.
+            command.upgrade(alembic_config(conn), "heads")
+            after = current_revisions(conn)
+    return tuple(sorted(after))
+
+
+def _check_known(current: frozenset[str]) -> None:
+    unknown = current - _known_revisions()
+    if unknown:
+        raise SchemaVersionError(
+            f"database is at revision(s) {', '.join(sorted(unknown))} which this contimg "
+            "does not know: it was migrated by a newer version; upgrade contimg"
+        )

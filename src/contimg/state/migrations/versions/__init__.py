@@ -1,0 +1,1 @@
+"""Alembic revision files (one branch per area off ``0001_core``)."""
