@@ -80,9 +80,9 @@ def _header(ra0: float, dec0: float, npix: int, cell_deg: float, time: datetime)
     return hdr
 
 
-def _beam_image(dx: np.ndarray, dy: np.ndarray, cell_deg: float) -> np.ndarray:
-    """Unit-peak beam at pixel offsets (dx right = west, dy up = north)."""
-    bmaj, bmin, bpa = BEAM
+def _beam_image(dx: np.ndarray, dy: np.ndarray, cell_deg: float, scale: float = 1.0) -> np.ndarray:
+    """Unit-peak beam (axes times ``scale``) at pixel offsets (dx right = west, dy up = north)."""
+    bmaj, bmin, bpa = BEAM[0] * scale, BEAM[1] * scale, BEAM[2]
     pa = math.radians(bpa)
     east, north = -dx * cell_deg, dy * cell_deg
     a = east * math.sin(pa) + north * math.cos(pa)
@@ -130,7 +130,10 @@ def synth_image(
     rng = np.random.default_rng(seed)
     k = int(3 * BEAM[0] / cell)
     ky, kx = np.mgrid[-k : k + 1, -k : k + 1]
-    noise = fftconvolve(rng.standard_normal((npix, npix)), _beam_image(kx, ky, cell), mode="same")
+    # Image noise is correlated like the beam (white uv noise through the PSF): white noise
+    # convolved with the beam shrunk by sqrt(2) has exactly the beam as its autocorrelation.
+    kernel = _beam_image(kx, ky, cell, scale=1.0 / math.sqrt(2.0))
+    noise = fftconvolve(rng.standard_normal((npix, npix)), kernel, mode="same")
     noise *= rms_jy / noise.std()
     image = sky * pb + noise
     pbcor = fits.PrimaryHDU((image / pb)[None, None].astype(np.float32), hdr)
