@@ -56,7 +56,7 @@ def attached_sink(sink: Sink) -> Iterator[Sink]:
 class _Outputs:
     """The final processor: write the JSON line and the console line, then drop the event."""
 
-    def __init__(self, json_path: Path | None, console: IO[str] | None, console_level: int):
+    def __init__(self, json_path: Path | None, console: IO[str] | bool, console_level: int):
         self._file = None
         if json_path is not None:
             json_path.parent.mkdir(parents=True, exist_ok=True)
@@ -71,9 +71,11 @@ class _Outputs:
         with self._lock:
             if self._file is not None:
                 self._file.write(json.dumps(event_dict, default=str) + "\n")
-            if self._console is not None and isinstance(level, int) and (
+            if self._console is not False and isinstance(level, int) and (
                     level >= self._console_level):
-                self._console.write(self._renderer(logger, method, dict(event_dict)) + "\n")
+                # ``True``: whatever sys.stderr is now (test runners swap it)
+                stream = sys.stderr if self._console is True else self._console
+                stream.write(self._renderer(logger, method, dict(event_dict)) + "\n")
         raise structlog.DropEvent
 
     def close(self) -> None:
@@ -86,7 +88,7 @@ class _Outputs:
 def configure_logging(
     settings: Settings | None = None,
     *,
-    console: IO[str] | None = sys.stderr,
+    console: IO[str] | bool = True,
     console_level: str | None = None,
 ) -> None:
     """Configure structlog for this process from the ``logging`` and ``paths`` sections.
@@ -96,8 +98,9 @@ def configure_logging(
     settings : Settings, optional
         ``logging.level`` is the lowest level kept; with ``logging.json_file``
         JSON lines go to ``<paths.workdir>/logs/contimg.jsonl``. Default: defaults.
-    console : file, optional
-        Where readable lines go (stderr by default; ``None`` for none).
+    console : file or bool
+        Where readable lines go: ``True`` for stderr (the default), ``False``
+        for nowhere, or a stream.
     console_level : str, optional
         Lowest level shown on the console (default: ``logging.level``).
 

@@ -1,0 +1,186 @@
+"""``contimg runs``: run history and recovery (list, show, resume, retry).
+
+Exit codes: 0 success; 1 the (resumed or retried) run ended failed; 2 unknown
+run or workflow, or a configuration error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from contimg.cli._common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    ConfigOpt,
+    JsonOpt,
+    SetOpt,
+    WorkdirOpt,
+    cli_context,
+    emit_json,
+    fail_usage,
+    to_jsonable,
+)
+from contimg.state.records import RunRecord, RunStatus, StageAttemptRecord, StageStatus
+
+app = typer.Typer(help="Run history and recovery.", no_args_is_help=True)
+
+RunIdArg = Annotated[int, typer.Argument(help="Run id (see `contimg runs list`).",
+                                         show_default=False)]
+ForceOpt = Annotated[bool, typer.Option(
+    "--force", help="Take over a run still recorded as running (its process died).")]
+
+
+def stage_rows(attempts: Sequence[StageAttemptRecord]) -> list[dict[str, Any]]:
+    """One summary per stage, in the order stages first appeared.
+
+    Parameters
+    ----------
+    attempts : sequence of StageAttemptRecord
+        A run's attempts, in start order.
+
+    Returns
+    -------
+    list of dict
+        ``stage``, ``status`` (of the last attempt), ``attempts`` (real
+        attempts, skips excluded), ``duration_s`` (summed), ``error`` and
+        ``skip_reason``.
+    """
+    rows: dict[str, dict[str, Any]] = {}
+    for a in attempts:
+        row = rows.setdefault(a.stage, {"stage": a.stage, "attempts": 0, "duration_s": 0.0,
+                                        "error": None, "skip_reason": None})
+        row["status"] = a.status.value
+        row["executor"] = a.executor
+        if a.attempt > 0:
+            row["attempts"] += 1
+        row["duration_s"] += a.duration_s or 0.0
+        if a.error_type:
+            row["error"] = f"{a.error_type}: {a.error_message}"
+        elif a.status is StageStatus.COMPLETED:
+            row["error"] = None
+        row["skip_reason"] = a.skip_reason
+    return list(rows.values())
+
+
+def _run_document(run: RunRecord, attempts: Sequence[StageAttemptRecord]) -> dict[str, Any]:
+    return {"run": to_jsonable(run), "stages": stage_rows(attempts),
+            "attempts": to_jsonable(list(attempts))}
+
+
+def _print_run(run: RunRecord, attempts: Sequence[StageAttemptRecord]) -> None:
+    console = Console()
+    duration = (run.ended_at - run.started_at).total_seconds() if (
+        run.ended_at and run.started_at) else None
+    console.print(f"run {run.id}  workflow [bold]{run.workflow}[/]  status [bold]{run.status}[/]"
+                  f"  trigger {run.trigger}"
+                  + (f"  resumed from {run.resumed_from}" if run.resumed_from else "")
+                  + (f"  {duration:.2f} s" if duration is not None else ""))
+    if run.error:
+        console.print(f"error: {run.error}", markup=False, highlight=False)
+    table = Table("stage", "status", "attempts", "duration s", "error / reason")
+    for row in stage_rows(attempts):
+        table.add_row(row["stage"], row["status"], str(row["attempts"]),
+                      f"{row['duration_s']:.3f}", row["error"] or row["skip_reason"] or "")
+    console.print(table)
+
+
+@app.command("list")
+def list_runs(
+    workdir: WorkdirOpt = None,
+    config: ConfigOpt = None,
+    status: Annotated[RunStatus | None, typer.Option(help="Only runs in this status.")] = None,
+    workflow: Annotated[str | None, typer.Option(help="Only runs of this workflow.")] = None,
+    limit: Annotated[int, typer.Option(min=1, help="At most this many (newest first).")] = 50,
+    as_json: JsonOpt = False,
+) -> None:
+    """List runs, newest first."""
+    with cli_context(workdir, config, setup_logging=False) as ctx:
+        runs = ctx.repository.list_runs(status=status, workflow=workflow, limit=limit)
+        if as_json:
+            emit_json(runs)
+            return
+        table = Table("id", "workflow", "status", "trigger", "started", "ended", "error")
+        for run in runs:
+            table.add_row(str(run.id), run.workflow, run.status.value, run.trigger,
+                          run.started_at.isoformat(timespec="seconds") if run.started_at else "",
+                          run.ended_at.isoformat(timespec="seconds") if run.ended_at else "",
+                          (run.error or "")[:80])
+        Console().print(table)
+
+
+@app.command()
+def show(
+    run_id: RunIdArg,
+    workdir: WorkdirOpt = None,
+    config: ConfigOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show a run and a table of its stages (status, attempts, duration, error)."""
+    with cli_context(workdir, config, setup_logging=False) as ctx:
+        run = ctx.repository.get_run(run_id)
+        if run is None:
+            raise fail_usage(f"run {run_id} does not exist")
+        attempts = ctx.repository.list_attempts(run_id)
+        if as_json:
+            emit_json(_run_document(run, attempts))
+        else:
+            _print_run(run, attempts)
+
+
+def _rerun(run_id: int, workdir: Any, config: Any, sets: Any, as_json: bool, *,
+           resume: bool, force: bool) -> None:
+    from contimg.pipeline import ContimgError, Runner
+    from contimg.workflows import get_workflow
+
+    with cli_context(workdir, config, sets) as ctx:
+        old = ctx.repository.get_run(run_id)
+        if old is None:
+            raise fail_usage(f"run {run_id} does not exist")
+        try:
+            workflow = get_workflow(old.workflow, ctx.settings)
+            with Runner(ctx.repository, ctx.settings) as runner:
+                rerun = runner.resume if resume else runner.retry
+                result = rerun(run_id, workflow, force=force)
+        except ContimgError as exc:
+            if exc.exit_code == 2:
+                raise fail_usage(str(exc)) from None
+            raise
+        run = ctx.repository.get_run(result.run_id)
+        assert run is not None
+        attempts = ctx.repository.list_attempts(result.run_id)
+        if as_json:
+            emit_json(_run_document(run, attempts))
+        else:
+            _print_run(run, attempts)
+    raise typer.Exit(EXIT_OK if result.ok else EXIT_FAILED)
+
+
+@app.command()
+def resume(
+    run_id: RunIdArg,
+    workdir: WorkdirOpt = None,
+    config: ConfigOpt = None,
+    sets: SetOpt = None,
+    force: ForceOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Re-run only what did not complete in a run (a new run, reusing completed stages)."""
+    _rerun(run_id, workdir, config, sets, as_json, resume=True, force=force)
+
+
+@app.command()
+def retry(
+    run_id: RunIdArg,
+    workdir: WorkdirOpt = None,
+    config: ConfigOpt = None,
+    sets: SetOpt = None,
+    force: ForceOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Run a run's workflow again from scratch on the same inputs (a new run)."""
+    _rerun(run_id, workdir, config, sets, as_json, resume=False, force=force)
