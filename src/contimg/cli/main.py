@@ -6,6 +6,7 @@ import typer
 
 from contimg import __version__
 from contimg.cli import config as config_cli
+from contimg.cli import runs as runs_cli
 
 app = typer.Typer(
     name="contimg",
@@ -15,6 +16,7 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(config_cli.app, name="config")
+app.add_typer(runs_cli.app, name="runs")
 
 
 def _version(value: bool) -> None:
