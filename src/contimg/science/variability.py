@@ -42,14 +42,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
+from contimg.config.settings import PhotometrySettings
 from contimg.science._fitsplane import atomic_write
 
 __all__ = [
+    "LightCurveAccumulator",
     "LightCurvePoint",
     "RunningStats",
+    "SourceState",
     "VariabilityMetrics",
     "eta_metric",
     "is_candidate",
@@ -230,6 +234,86 @@ def variability_metrics(
             min_measurements=min_measurements,
         ),
     )
+
+
+class _RunningFields(Protocol):
+    """The six running numbers of a light curve, wherever they are stored."""
+
+    @property
+    def n(self) -> int: ...
+
+    @property
+    def sum_w(self) -> float: ...
+
+    @property
+    def wmean(self) -> float: ...
+
+    @property
+    def wm2(self) -> float: ...
+
+    @property
+    def mean(self) -> float: ...
+
+    @property
+    def m2(self) -> float: ...
+
+
+@dataclass(frozen=True)
+class SourceState:
+    """Running state plus metrics of one source after an update (what gets stored)."""
+
+    n: int
+    sum_w: float
+    wmean: float
+    wm2: float
+    mean: float
+    m2: float
+    eta: float
+    v: float
+    candidate: bool
+
+
+@dataclass(frozen=True)
+class LightCurveAccumulator:
+    """Add one measurement to a stored light-curve state and re-evaluate its metrics.
+
+    Callable as ``accumulate(current, flux_jy, flux_err_jy) -> SourceState``, where
+    ``current`` is anything with the six :class:`RunningStats` fields (the ``sources``
+    row of the state store). The store calls it inside its write transaction, so
+    concurrent images never lose an update; the arithmetic stays defined here, once.
+    """
+
+    eta_threshold: float
+    v_threshold: float
+    min_measurements: int
+
+    @classmethod
+    def from_settings(cls, settings: PhotometrySettings) -> LightCurveAccumulator:
+        """Build from the ``photometry`` configuration section."""
+        return cls(settings.eta_threshold, settings.v_threshold, settings.min_measurements)
+
+    def __call__(self, current: _RunningFields, flux_jy: float, flux_err_jy: float) -> SourceState:
+        """Return the state after adding one measurement."""
+        stats = RunningStats(
+            current.n, current.sum_w, current.wmean, current.wm2, current.mean, current.m2
+        ).add(flux_jy, flux_err_jy)
+        metrics = variability_metrics(
+            stats,
+            eta_threshold=self.eta_threshold,
+            v_threshold=self.v_threshold,
+            min_measurements=self.min_measurements,
+        )
+        return SourceState(
+            stats.n,
+            stats.sum_w,
+            stats.wmean,
+            stats.wm2,
+            stats.mean,
+            stats.m2,
+            metrics.eta,
+            metrics.v,
+            metrics.candidate,
+        )
 
 
 @dataclass(frozen=True)

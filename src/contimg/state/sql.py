@@ -21,6 +21,12 @@ from sqlalchemy.engine import Engine, RowMapping
 from contimg.state._base import SqlStore, as_utc, utcnow
 from contimg.state._engine import SQLITE_BUSY_TIMEOUT_MS, create_state_engine, json_dumps
 from contimg.state._migrate import upgrade_engine
+from contimg.state._variability import (
+    MosaicStore,
+    SourceStore,
+    SqlMosaicStore,
+    SqlSourceStore,
+)
 from contimg.state.records import (
     LogRecord,
     RunRecord,
@@ -92,6 +98,8 @@ class SqlStateRepository(SqlStore):
         # -- product stores: one line per area, alphabetical ---------------
         # (see the contimg.state package docstring). Example:
         # self.groups: GroupStore = SqlGroupStore(engine)
+        self.mosaics: MosaicStore = SqlMosaicStore(engine)
+        self.sources: SourceStore = SqlSourceStore(engine)
 
     # -- lifecycle --------------------------------------------------------
     def close(self) -> None:

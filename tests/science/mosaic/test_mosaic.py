@@ -6,10 +6,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from _mosaic_synth import DEC, RA_STEP, Strip, make_strip
 from astropy.io import fits
 from astropy.stats import mad_std
 from astropy.wcs import WCS
+from tests.science.mosaic._mosaic_synth import DEC, RA_STEP, Strip, make_strip
 
 from contimg.config.settings import MosaicSettings
 from contimg.science.mosaic import MosaicInput, MosaicProducts, make_mosaic

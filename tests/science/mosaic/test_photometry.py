@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from _mosaic_synth import BEAM, DEC, Src, airy, synth_image
+from tests.science.mosaic._mosaic_synth import BEAM, DEC, Src, airy, synth_image
 
 from contimg.config.settings import PhotometrySettings
 from contimg.science.photometry import (

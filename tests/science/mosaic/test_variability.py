@@ -8,9 +8,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from _mosaic_synth import DEC, GROUP_S, T0, Src, synth_image
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from tests.science.mosaic._mosaic_synth import DEC, GROUP_S, T0, Src, synth_image
 
 from contimg.config.settings import PhotometrySettings
 from contimg.science.photometry import forced_photometry
