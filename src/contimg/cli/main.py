@@ -6,7 +6,9 @@ import typer
 
 from contimg import __version__
 from contimg.cli import config as config_cli
+from contimg.cli import mosaics as mosaics_cli
 from contimg.cli import runs as runs_cli
+from contimg.cli import sources as sources_cli
 
 app = typer.Typer(
     name="contimg",
@@ -16,7 +18,9 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(config_cli.app, name="config")
+app.add_typer(mosaics_cli.app, name="mosaics")
 app.add_typer(runs_cli.app, name="runs")
+app.add_typer(sources_cli.app, name="sources")
 
 
 def _version(value: bool) -> None:
