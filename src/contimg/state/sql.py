@@ -20,6 +20,7 @@ from sqlalchemy.engine import Engine, RowMapping
 
 from contimg.state._base import SqlStore, as_utc, utcnow
 from contimg.state._engine import SQLITE_BUSY_TIMEOUT_MS, create_state_engine, json_dumps
+from contimg.state._ingest import GroupStore, MsStore, SqlGroupStore, SqlMsStore
 from contimg.state._migrate import upgrade_engine
 from contimg.state._variability import (
     MosaicStore,
@@ -98,6 +99,8 @@ class SqlStateRepository(SqlStore):
         # -- product stores: one line per area, alphabetical ---------------
         # (see the contimg.state package docstring). Example:
         # self.groups: GroupStore = SqlGroupStore(engine)
+        self.groups: GroupStore = SqlGroupStore(engine)
+        self.ms: MsStore = SqlMsStore(engine)
         self.mosaics: MosaicStore = SqlMosaicStore(engine)
         self.sources: SourceStore = SqlSourceStore(engine)
 
