@@ -42,6 +42,7 @@ from reproject.mosaicking import find_optimal_celestial_wcs
 from contimg.config.settings import MosaicSettings, PhotometrySettings
 from contimg.science._fitsplane import Beam, Plane, atomic_write, read_plane, write_fits
 from contimg.science.photometry import measure_positions
+from contimg.science.skymodel import REFERENCE_FREQUENCY_HZ, read_sky_model
 
 __all__ = [
     "MosaicInput",
@@ -251,7 +252,8 @@ def make_mosaic(
     settings : MosaicSettings, optional
         The ``mosaic`` configuration section.
     reference : sequence of ReferenceSource, optional
-        Reference catalogue (sky-model rows) for the flux-ratio QA.
+        Reference catalogue (sky-model rows) for the flux-ratio QA; default: the
+        sky-model CSV ``settings.reference_catalog`` when set, else no flux QA.
     photometry : PhotometrySettings, optional
         Forced-fit settings used for the flux-ratio QA.
 
@@ -266,6 +268,8 @@ def make_mosaic(
     for item in inputs:
         if not item.rms_jy > 0:
             raise ValueError(f"{item.image_path}: rms_jy must be > 0, got {item.rms_jy!r}")
+    if reference is None and cfg.reference_catalog is not None:
+        reference = tuple(read_sky_model(cfg.reference_catalog))
     headers = [read_plane(Path(i.image_path)) for i in inputs]
     resolution = cfg.cell_arcsec * u.arcsec if cfg.cell_arcsec else None
     wcs_out, shape_out = find_optimal_celestial_wcs(
@@ -375,7 +379,7 @@ def _qa(
         )
         for m in measurements:
             ref = by_name[m.name]
-            expected_flux = ref.flux_jy * (freq / 1.4e9) ** ref.spectral_index
+            expected_flux = ref.flux_jy * (freq / REFERENCE_FREQUENCY_HZ) ** ref.spectral_index
             if m.snr >= cfg.qa_min_snr and expected_flux > 0:
                 matched.append((m.name, m.flux_jy, expected_flux))
         if matched:

@@ -52,9 +52,11 @@ __all__ = [
     "CatalogEntry",
     "ForcedMeasurement",
     "ImagePhotometry",
+    "SkyPoint",
     "SkyPosition",
     "condon_peak_error",
     "forced_photometry",
+    "load_monitored",
     "measure_positions",
     "monitored_from_detections",
     "source_name",
@@ -76,13 +78,24 @@ class CatalogEntry(Protocol):
     def dec_deg(self) -> float: ...  # noqa: D102
 
 
+class SkyPoint(Protocol):
+    """Anything with a position (a source-finder detection)."""
+
+    @property
+    def ra_deg(self) -> float: ...  # noqa: D102
+
+    @property
+    def dec_deg(self) -> float: ...  # noqa: D102
+
+
 @dataclass(frozen=True)
 class SkyPosition:
-    """A monitored position (ICRS degrees)."""
+    """A monitored position (ICRS degrees), with its catalogue flux when it has one."""
 
     name: str
     ra_deg: float
     dec_deg: float
+    catalog_flux_jy: float | None = None
 
 
 @dataclass(frozen=True)
@@ -374,7 +387,7 @@ def source_name(ra_deg: float, dec_deg: float) -> str:
 
 
 def monitored_from_detections(
-    epochs: Sequence[Sequence[CatalogEntry]],
+    epochs: Sequence[Sequence[SkyPoint]],
     *,
     existing: Sequence[CatalogEntry] = (),
     match_radius_arcsec: float = 30.0,
@@ -387,8 +400,9 @@ def monitored_from_detections(
 
     Parameters
     ----------
-    epochs : sequence of sequences of CatalogEntry
-        Source-finder catalogues of the first images, in time order.
+    epochs : sequence of sequences of SkyPoint
+        Source-finder catalogues of the first images, in time order (anything with
+        ``ra_deg`` and ``dec_deg``, e.g. ``contimg.science.sources.FoundSource``).
     existing : sequence of CatalogEntry
         Positions already monitored (the configured CSV); kept as they are.
     match_radius_arcsec : float
@@ -399,7 +413,10 @@ def monitored_from_detections(
     tuple of SkyPosition
         ``existing`` followed by the new positions.
     """
-    out = [SkyPosition(p.name, float(p.ra_deg), float(p.dec_deg)) for p in existing]
+    out = [
+        SkyPosition(p.name, float(p.ra_deg), float(p.dec_deg), getattr(p, "catalog_flux_jy", None))
+        for p in existing
+    ]
     radius = match_radius_arcsec / 3600.0
     for catalogue in epochs:
         for det in catalogue:
@@ -412,3 +429,47 @@ def monitored_from_detections(
             ra_d, dec_d = float(det.ra_deg), float(det.dec_deg)
             out.append(SkyPosition(source_name(ra_d, dec_d), ra_d, dec_d))
     return tuple(out)
+
+
+def load_monitored(
+    settings: PhotometrySettings, detections: Sequence[Sequence[SkyPoint]] = ()
+) -> tuple[SkyPosition, ...]:
+    """Return the monitored list the configuration asks for.
+
+    The sky-model CSV ``settings.monitored_sources`` (INTERFACE.md format; its
+    ``flux_jy`` becomes ``catalog_flux_jy``), plus, when ``monitor_first_epochs`` > 0,
+    every source in the first that many ``detections`` catalogues not already on it.
+
+    Parameters
+    ----------
+    settings : PhotometrySettings
+        The ``photometry`` configuration section.
+    detections : sequence of sequences of SkyPoint
+        Source-finder catalogues of the earliest images, in time order (may be longer
+        than ``monitor_first_epochs``; only that many are used).
+
+    Returns
+    -------
+    tuple of SkyPosition
+        The catalogue positions, then the new detections.
+
+    Raises
+    ------
+    contimg.science.skymodel.SkyModelError
+        If the CSV cannot be read (the message names the file, row and column).
+    """
+    from contimg.science.skymodel import read_sky_model
+
+    catalogue: list[SkyPosition] = []
+    if settings.monitored_sources is not None:
+        catalogue = [
+            SkyPosition(s.name, s.ra_deg, s.dec_deg, s.flux_jy)
+            for s in read_sky_model(settings.monitored_sources)
+        ]
+    if settings.monitor_first_epochs <= 0:
+        return tuple(catalogue)
+    return monitored_from_detections(
+        list(detections)[: settings.monitor_first_epochs],
+        existing=catalogue,
+        match_radius_arcsec=settings.monitor_match_radius_arcsec,
+    )

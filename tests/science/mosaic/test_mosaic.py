@@ -14,6 +14,7 @@ from tests.science.mosaic._mosaic_synth import DEC, RA_STEP, Strip, make_strip
 from contimg.config.settings import MosaicSettings
 from contimg.science.mosaic import MosaicInput, MosaicProducts, make_mosaic
 from contimg.science.photometry import forced_photometry
+from contimg.science.skymodel import Source, write_sky_model
 
 
 def _inputs(strip: Strip, rms_scale: float = 1.0) -> list[MosaicInput]:
@@ -105,7 +106,14 @@ def test_mosaic_across_ra_zero(tmp_path: Path) -> None:
     strip = make_strip(tmp_path / "in", ra_first=358.2, n_images=3, seed=5)
     assert min(strip.centres) < 1.0  # straddles RA = 0
     assert max(strip.centres) > 358.0
-    product = make_mosaic(_inputs(strip), tmp_path / "out", "wrap", reference=strip.sources)
+    # Reference catalogue from the configuration (sky-model CSV) this time.
+    catalog = write_sky_model(
+        [Source(s.name, s.ra_deg, s.dec_deg, s.flux_jy) for s in strip.sources],
+        tmp_path / "ref.csv",
+    )
+    settings = MosaicSettings(reference_catalog=catalog)
+    product = make_mosaic(_inputs(strip), tmp_path / "out", "wrap", settings=settings)
+    assert product.qa.n_matched == len(strip.sources)
     # A grid that wrapped the wrong way would span ~360 deg of RA.
     assert product.shape[1] * product.cell_arcsec / 3600.0 < 6.0
     assert product.ra_deg == pytest.approx(

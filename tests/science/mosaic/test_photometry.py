@@ -14,8 +14,10 @@ from contimg.science.photometry import (
     SkyPosition,
     condon_peak_error,
     forced_photometry,
+    load_monitored,
     monitored_from_detections,
 )
+from contimg.science.skymodel import Source, write_sky_model
 
 RA0 = 210.0
 
@@ -113,3 +115,22 @@ def test_monitored_from_detections_merges_epochs() -> None:
     assert len(out) == 3
     assert out[1].name == "J004400.0+540000"
     assert out[2].ra_deg == pytest.approx(359.99)
+
+
+def test_load_monitored_from_csv_and_first_epochs(tmp_path: Path) -> None:
+    csv_path = write_sky_model(
+        [Source("CAT1", 150.0, 54.6, 0.2), Source("CAT2", 151.0, 54.7, 0.05, -0.7)],
+        tmp_path / "monitor.csv",
+    )
+    only_csv = load_monitored(PhotometrySettings(monitored_sources=csv_path))
+    assert [(p.name, p.catalog_flux_jy) for p in only_csv] == [("CAT1", 0.2), ("CAT2", 0.05)]
+    epochs = [
+        [SkyPosition("x", 150.0 + 3 / 3600, 54.6), SkyPosition("x", 152.0, 54.5)],
+        [SkyPosition("x", 153.0, 54.5)],
+        [SkyPosition("x", 154.0, 54.5)],  # beyond monitor_first_epochs: not used
+    ]
+    settings = PhotometrySettings(monitored_sources=csv_path, monitor_first_epochs=2)
+    merged = load_monitored(settings, epochs)
+    assert [p.name for p in merged][:2] == ["CAT1", "CAT2"]
+    assert [p.ra_deg for p in merged[2:]] == [152.0, 153.0]
+    assert merged[2].catalog_flux_jy is None
