@@ -168,3 +168,32 @@ def test_mosaics_round_trip_replace_and_filter(repo: SqlStateRepository) -> None
     assert len(listed[1].inputs) == 2
     assert [m.id for m in repo.mosaics.list(since=T0 + timedelta(hours=1))] == [other.id]
     assert [m.id for m in repo.mosaics.list(until=T0 + timedelta(hours=1))] == [second.id]
+
+
+def test_science_results_stored_as_they_are(repo: SqlStateRepository) -> None:
+    from pathlib import Path
+
+    from contimg.science.mosaic import MosaicInput
+    from contimg.science.photometry import ForcedMeasurement
+
+    repo.sources.add_sources([NewSource("S", 1.0, 2.0)])
+    m = ForcedMeasurement("S", 1.0, 2.0, 0.1, 0.002, 0.002, 50.0, False, 0.01, 1.1)
+    assert (
+        repo.sources.add_photometry(image_path=Path("/a.fits"), time=T0, rows=[m], accumulate=ACC)
+        == 1
+    )
+    mosaic = repo.mosaics.add(
+        name="m",
+        path="/m.fits",
+        weight_path="/w.fits",
+        noise_path="/n.fits",
+        png_path=None,
+        start_time=None,
+        end_time=None,
+        ra_deg=None,
+        dec_deg=None,
+        qa={},
+        qa_passed=False,
+        inputs=[MosaicInput(Path("/a.fits"), Path("/a-pb.fits"), 0.002)],
+    )
+    assert mosaic.inputs == (MosaicInputRecord("/a.fits", "/a-pb.fits", 0.002, None),)

@@ -324,6 +324,9 @@ class ApiSettings(_Section):
     reference_catalog: Path | None = Field(
         None, description="Sky-model CSV for the mosaic flux-ratio QA (default: none)."
     )
+    max_extent_deg: float = Field(
+        60.0, gt=0, le=180, description="Largest input-centre spread a TAN/SIN mosaic accepts."
+    )
 
 class LoggingSettings(_Section):
     """Structured logging."""

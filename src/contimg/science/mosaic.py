@@ -229,6 +229,27 @@ def _noise_ratio(mosaic: np.ndarray, noise: np.ndarray) -> float:
     return float(mad_std(z[np.abs(z - np.median(z)) < 5 * s]))
 
 
+def _check_extent(planes: Sequence[Plane], cfg: MosaicSettings) -> None:
+    """Refuse a zenithal (TAN/SIN) grid for inputs spread too far: it would blow up."""
+    if cfg.projection == "CAR" or len(planes) < 2:
+        return
+    centres = []
+    for p in planes:
+        ny, nx = p.data.shape
+        ra, dec = (
+            np.radians(float(v)) for v in p.wcs.pixel_to_world_values((nx - 1) / 2, (ny - 1) / 2)
+        )
+        centres.append((np.cos(dec) * np.cos(ra), np.cos(dec) * np.sin(ra), np.sin(dec)))
+    xyz = np.array(centres)
+    spread = float(np.degrees(np.arccos(np.clip(np.min(xyz @ xyz.T), -1.0, 1.0))))
+    if spread > cfg.max_extent_deg:
+        raise ValueError(
+            f"inputs span {spread:.1f} deg > mosaic.max_extent_deg = {cfg.max_extent_deg}: "
+            f"a {cfg.projection} grid cannot hold them; use a shorter time range or "
+            "mosaic.projection = 'CAR'"
+        )
+
+
 def make_mosaic(
     inputs: Sequence[MosaicInput],
     outdir: Path,
@@ -271,6 +292,7 @@ def make_mosaic(
     if reference is None and cfg.reference_catalog is not None:
         reference = tuple(read_sky_model(cfg.reference_catalog))
     headers = [read_plane(Path(i.image_path)) for i in inputs]
+    _check_extent(headers, cfg)
     resolution = cfg.cell_arcsec * u.arcsec if cfg.cell_arcsec else None
     wcs_out, shape_out = find_optimal_celestial_wcs(
         [(p.data.shape, p.wcs) for p in headers],

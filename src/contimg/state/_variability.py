@@ -38,6 +38,7 @@ from contimg.state.schema import metadata
 
 __all__ = [
     "Accumulate",
+    "Measurement",
     "MosaicInputRecord",
     "MosaicRecord",
     "MosaicStore",
@@ -148,8 +149,21 @@ class MosaicInputRecord:
     image_id: int | None = None
 
 
-#: What :meth:`SqlMosaicStore.add` takes for each input (the same fields).
-NewMosaicInput = MosaicInputRecord
+class NewMosaicInput(Protocol):
+    """One input of :meth:`SqlMosaicStore.add`.
+
+    A :class:`MosaicInputRecord`, or a science ``MosaicInput`` as it is (``image_id`` is
+    optional).
+    """
+
+    @property
+    def image_path(self) -> str | PathLike[str]: ...
+
+    @property
+    def pb_path(self) -> str | PathLike[str]: ...
+
+    @property
+    def rms_jy(self) -> float: ...
 
 
 @dataclass(frozen=True)
@@ -210,9 +224,37 @@ class SourceRecord:
     updated_at: datetime
 
 
+class Measurement(Protocol):
+    """One measurement for :meth:`SqlSourceStore.add_photometry`.
+
+    A :class:`PhotometryRow`, or a science ``ForcedMeasurement`` as it is.
+    """
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def flux_jy(self) -> float: ...
+
+    @property
+    def flux_err_jy(self) -> float: ...
+
+    @property
+    def local_rms_jy(self) -> float: ...
+
+    @property
+    def snr(self) -> float: ...
+
+    @property
+    def upper_limit(self) -> bool: ...
+
+    @property
+    def limit_jy(self) -> float: ...
+
+
 @dataclass(frozen=True)
 class PhotometryRow:
-    """One forced measurement to store (fields of a science ``ForcedMeasurement``)."""
+    """One forced measurement to store (the fields of a science ``ForcedMeasurement``)."""
 
     name: str
     flux_jy: float
@@ -297,7 +339,7 @@ class MosaicStore(Protocol):
         dec_deg: float | None,
         qa: Mapping[str, Any],
         qa_passed: bool,
-        inputs: Sequence[MosaicInputRecord],
+        inputs: Sequence[NewMosaicInput],
         run_id: int | None = None,
     ) -> MosaicRecord:
         """Register a mosaic and its inputs (replacing a mosaic of the same name)."""
@@ -326,7 +368,7 @@ class SourceStore(Protocol):
         *,
         image_path: str | PathLike[str],
         time: datetime | None,
-        rows: Sequence[PhotometryRow],
+        rows: Sequence[Measurement],
         accumulate: Accumulate,
         image_id: int | None = None,
     ) -> int:
@@ -388,7 +430,7 @@ class SqlMosaicStore(SqlStore):
         dec_deg: float | None,
         qa: Mapping[str, Any],
         qa_passed: bool,
-        inputs: Sequence[MosaicInputRecord],
+        inputs: Sequence[NewMosaicInput],
         run_id: int | None = None,
     ) -> MosaicRecord:
         """Register a mosaic and its inputs; a mosaic of the same name is replaced in place.
@@ -407,8 +449,8 @@ class SqlMosaicStore(SqlStore):
             QA figures (JSON-compatible; non-finite numbers are stored as null).
         qa_passed : bool
             Overall QA verdict.
-        inputs : sequence of MosaicInputRecord
-            The images combined.
+        inputs : sequence of NewMosaicInput
+            The images combined (``MosaicInputRecord`` or science ``MosaicInput``).
         run_id : int, optional
             The run that made it.
 
@@ -457,7 +499,7 @@ class SqlMosaicStore(SqlStore):
                             "image_path": str(i.image_path),
                             "pb_path": str(i.pb_path),
                             "rms_jy": float(i.rms_jy),
-                            "image_id": i.image_id,
+                            "image_id": getattr(i, "image_id", None),
                         }
                         for i in inputs
                     ],
@@ -561,7 +603,7 @@ class SqlSourceStore(SqlStore):
         *,
         image_path: str | PathLike[str],
         time: datetime | None,
-        rows: Sequence[PhotometryRow],
+        rows: Sequence[Measurement],
         accumulate: Accumulate,
         image_id: int | None = None,
     ) -> int:
@@ -578,8 +620,9 @@ class SqlSourceStore(SqlStore):
             The image measured (absolute path; the key for idempotence).
         time : datetime, optional
             Observation time of the image (aware).
-        rows : sequence of PhotometryRow
-            Measurements by source name; every name must be monitored.
+        rows : sequence of Measurement
+            Measurements by source name (``PhotometryRow`` or science
+            ``ForcedMeasurement``); every name must be monitored.
         accumulate : Accumulate
             ``contimg.science.variability.LightCurveAccumulator`` (thresholds included).
         image_id : int, optional

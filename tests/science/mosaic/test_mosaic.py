@@ -141,3 +141,10 @@ def test_empty_or_invalid_inputs_are_rejected(strip: Strip, tmp_path: Path) -> N
     (img, pb), _ = strip.paths[0], strip.rms[0]
     with pytest.raises(ValueError, match="rms_jy"):
         make_mosaic([MosaicInput(img, pb, 0.0)], tmp_path, "zero")
+
+
+def test_too_long_strip_for_tan_is_refused(strip: Strip, tmp_path: Path) -> None:
+    settings = MosaicSettings(max_extent_deg=1.0)  # the strip's centres span ~2.2 deg
+    with pytest.raises(ValueError, match="max_extent_deg"):
+        make_mosaic(_inputs(strip), tmp_path, "long", settings=settings)
+    assert not list(tmp_path.iterdir())  # nothing written
