@@ -52,6 +52,8 @@ class Workflow:
     producers: Mapping[str, str] = field(init=False, repr=False, compare=False)
     #: Stage names in a topological order (derived).
     order: tuple[str, ...] = field(init=False, repr=False, compare=False)
+    #: Stage name -> names of the stages waiting directly for it (derived).
+    children: Mapping[str, tuple[str, ...]] = field(init=False, repr=False, compare=False)
     _by_name: Mapping[str, Stage] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -102,6 +104,11 @@ class Workflow:
         object.__setattr__(self, "producers", producers)
         object.__setattr__(self, "order", order)
         object.__setattr__(self, "_by_name", by_name)
+        children: dict[str, list[str]] = {name: [] for name in order}
+        for name in order:
+            for dep in deps[name]:
+                children[dep].append(name)
+        object.__setattr__(self, "children", {k: tuple(v) for k, v in children.items()})
 
     def stage(self, name: str) -> Stage:
         """Return the stage called ``name``."""
@@ -112,11 +119,10 @@ class Workflow:
         out: set[str] = set()
         frontier = [name]
         while frontier:
-            current = frontier.pop()
-            for other, deps in self.dependencies.items():
-                if current in deps and other not in out:
-                    out.add(other)
-                    frontier.append(other)
+            for child in self.children[frontier.pop()]:
+                if child not in out:
+                    out.add(child)
+                    frontier.append(child)
         return frozenset(out)
 
     def value_types(self) -> dict[str, Any]:
