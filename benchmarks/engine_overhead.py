@@ -67,17 +67,21 @@ def measure(label: str, wf: Workflow, runner: Runner, seed: Callable[[], int]) -
         assert all(s.status is StageStatus.COMPLETED for s in result.stages.values())
     eng, base = statistics.median(engine), statistics.median(baseline)
     per_stage_ms = (eng - base) / n * 1e3
-    print(f"{label}: {n} stages, median run {eng * 1e3:.1f} ms through the runner, "
-          f"{base * 1e6:.1f} us as plain calls (ratio {eng / base:,.0f}x); "
-          f"overhead {per_stage_ms:.3f} ms per stage")
+    print(
+        f"{label}: {n} stages, median run {eng * 1e3:.1f} ms through the runner, "
+        f"{base * 1e6:.1f} us as plain calls (ratio {eng / base:,.0f}x); "
+        f"overhead {per_stage_ms:.3f} ms per stage"
+    )
     return per_stage_ms
 
 
 def main() -> None:
     counter = iter(range(1, 1_000_000))
     with tempfile.TemporaryDirectory(prefix="contimg-bench-") as tmp:
-        settings = Settings(paths=PathsSettings(workdir=Path(tmp)),
-                            executor=ExecutorSettings(kind="inline", max_parallel=2))
+        settings = Settings(
+            paths=PathsSettings(workdir=Path(tmp)),
+            executor=ExecutorSettings(kind="inline", max_parallel=2),
+        )
         settings.paths.ensure()
         configure_logging(settings, console=False)  # JSON lines file + database sink
         try:
@@ -88,12 +92,15 @@ def main() -> None:
                     measure("fan", fan(200), runner, lambda: next(counter)),
                 ]
                 attempts = sum(len(repo.list_attempts(r.id)) for r in repo.list_runs(limit=100))
-                logs = sum(len(repo.list_logs(r.id, limit=100_000))
-                           for r in repo.list_runs(limit=100))
+                logs = sum(
+                    len(repo.list_logs(r.id, limit=100_000)) for r in repo.list_runs(limit=100)
+                )
         finally:
             reset_logging()
-        print(f"persisted: {attempts} attempt rows, {logs} log records "
-              f"(SQLite WAL file {settings.database_url.removeprefix('sqlite:///')})")
+        print(
+            f"persisted: {attempts} attempt rows, {logs} log records "
+            f"(SQLite WAL file {settings.database_url.removeprefix('sqlite:///')})"
+        )
     print(f"engine_overhead_ms_per_stage={max(results):.3f}")
 
 

@@ -35,10 +35,14 @@ def gated(n: int, flag: str) -> int:
 
 
 def build(_settings: Settings) -> Workflow:
-    return Workflow("cli-test", [
-        Stage("flaky", flaky, produces="n", retry=RetryPolicy.immediate(3)),
-        Stage("gated", gated, produces="m"),
-    ], inputs={"counter": str, "flag": str})
+    return Workflow(
+        "cli-test",
+        [
+            Stage("flaky", flaky, produces="n", retry=RetryPolicy.immediate(3)),
+            Stage("gated", gated, produces="m"),
+        ],
+        inputs={"counter": str, "flag": str},
+    )
 
 
 @pytest.fixture
@@ -48,8 +52,9 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     settings = Settings(paths=PathsSettings(workdir=work))
     settings.paths.ensure()
     with open_repository(settings.database_url) as repo, Runner(repo, settings) as runner:
-        result = runner.run(build(settings), {"counter": str(tmp_path / "counter"),
-                                              "flag": str(tmp_path / "flag")})
+        result = runner.run(
+            build(settings), {"counter": str(tmp_path / "counter"), "flag": str(tmp_path / "flag")}
+        )
     assert result.run_id == 1
     assert not result.ok
     yield work
@@ -67,8 +72,11 @@ def test_show_json_lists_every_attempt(workdir: Path) -> None:
     doc = json.loads(out)
     assert doc["run"]["status"] == "failed"
     assert [(a["stage"], a["attempt"], a["status"]) for a in doc["attempts"]] == [
-        ("flaky", 1, "failed"), ("flaky", 2, "failed"), ("flaky", 3, "completed"),
-        ("gated", 1, "failed")]
+        ("flaky", 1, "failed"),
+        ("flaky", 2, "failed"),
+        ("flaky", 3, "completed"),
+        ("gated", 1, "failed"),
+    ]
     stages = {s["stage"]: s for s in doc["stages"]}
     assert stages["flaky"]["attempts"] == 3
     assert stages["flaky"]["status"] == "completed"
@@ -102,17 +110,22 @@ def test_resume_reruns_only_the_failed_part_then_retry(workdir: Path, tmp_path: 
     doc = json.loads(out)
     assert doc["run"]["status"] == "completed"
     assert [(a["stage"], a["attempt"], a["status"], a["skip_reason"]) for a in doc["attempts"]] == [
-        ("flaky", 0, "skipped", "resumed: run 1"), ("gated", 1, "completed", None)]
+        ("flaky", 0, "skipped", "resumed: run 1"),
+        ("gated", 1, "completed", None),
+    ]
     assert doc["run"]["outputs"] == {"n": 3, "m": 30}
     code, out, _ = invoke("runs", "retry", "1", "--workdir", str(workdir), "--json")
     assert code == 0
     retried = json.loads(out)
-    assert [(a["stage"], a["attempt"]) for a in retried["attempts"]] == [("flaky", 1),
-                                                                          ("gated", 1)]
+    assert [(a["stage"], a["attempt"]) for a in retried["attempts"]] == [("flaky", 1), ("gated", 1)]
 
 
 def test_console_script_show_json_is_one_document(workdir: Path) -> None:
-    proc = subprocess.run([sys.executable, "-m", "contimg", "runs", "show", "1", "--workdir",
-                           str(workdir), "--json"], capture_output=True, text=True, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-m", "contimg", "runs", "show", "1", "--workdir", str(workdir), "--json"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr
     assert len(json.loads(proc.stdout)["attempts"]) == 4

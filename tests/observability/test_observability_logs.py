@@ -48,8 +48,10 @@ def repo() -> Iterator[SqlStateRepository]:
 
 @pytest.fixture
 def configured(tmp_path: Path) -> Iterator[tuple[Settings, io.StringIO]]:
-    settings = Settings(paths=PathsSettings(workdir=tmp_path / "work"),
-                        logging=LoggingSettings(db_batch_size=10, db_flush_interval_s=0.2))
+    settings = Settings(
+        paths=PathsSettings(workdir=tmp_path / "work"),
+        logging=LoggingSettings(db_batch_size=10, db_flush_interval_s=0.2),
+    )
     console = io.StringIO()
     configure_logging(settings, console=console)
     yield settings, console
@@ -86,14 +88,14 @@ def test_sink_flushes_by_time(repo: SqlStateRepository) -> None:
     assert counting.batches == [3]
 
 
-def test_json_lines_console_and_sink(configured: tuple[Settings, io.StringIO],
-                                     repo: SqlStateRepository) -> None:
+def test_json_lines_console_and_sink(
+    configured: tuple[Settings, io.StringIO], repo: SqlStateRepository
+) -> None:
     settings, console = configured
     run = repo.create_run("w", trigger="test", inputs={})
     sink = BatchedLogSink(repo, run_id=run.id)
     log = structlog.get_logger("test")
-    with attached_sink(sink), structlog.contextvars.bound_contextvars(run_id=run.id,
-                                                                      stage="s"):
+    with attached_sink(sink), structlog.contextvars.bound_contextvars(run_id=run.id, stage="s"):
         log.info("thing.happened", size=3, path=Path("/x"))
         log.debug("thing.detail")  # below logging.level INFO: dropped everywhere
     log.info("unbound.event")
@@ -101,18 +103,26 @@ def test_json_lines_console_and_sink(configured: tuple[Settings, io.StringIO],
     lines = (settings.paths.logs_dir / "contimg.jsonl").read_text().splitlines()
     first = json.loads(lines[0])
     assert (first["event"], first["run_id"], first["stage"], first["size"]) == (
-        "thing.happened", run.id, "s", 3)
+        "thing.happened",
+        run.id,
+        "s",
+        3,
+    )
     assert first["level"] == "info"
     assert first["timestamp"].endswith("Z")
     assert len(lines) == 2
     assert "thing.happened" in console.getvalue()
     (stored,) = repo.list_logs(run.id)
     assert (stored.event, stored.stage, stored.fields) == (
-        "thing.happened", "s", {"size": 3, "path": "/x"})
+        "thing.happened",
+        "s",
+        {"size": 3, "path": "/x"},
+    )
 
 
 def test_a_run_streams_its_events_to_the_store_in_batches(
-        configured: tuple[Settings, io.StringIO], repo: SqlStateRepository) -> None:
+    configured: tuple[Settings, io.StringIO], repo: SqlStateRepository
+) -> None:
     settings, _console = configured
     counting = CountingRepository(repo)
 
@@ -121,8 +131,11 @@ def test_a_run_streams_its_events_to_the_store_in_batches(
             log.info("noisy.step", i=i)
         return n
 
-    wf = Workflow("logs", [Stage("noisy", noisy, produces="m"),
-                           Stage("quiet", lambda m: m, produces="q")], inputs={"n": int})
+    wf = Workflow(
+        "logs",
+        [Stage("noisy", noisy, produces="m"), Stage("quiet", lambda m: m, produces="q")],
+        inputs={"n": int},
+    )
     with Runner(counting, settings) as runner:  # type: ignore[arg-type]
         result = runner.run(wf, {"n": 35})
     logs = repo.list_logs(result.run_id)
@@ -143,9 +156,15 @@ def test_metrics_count_runs_and_time_stages(repo: SqlStateRepository, tmp_path: 
     before = value("contimg_runs_total", workflow="metrics-wf", status="completed")
     settings = Settings(paths=PathsSettings(workdir=tmp_path))
     with Runner(repo, settings, log_to_db=False) as runner:
-        runner.run(Workflow("metrics-wf", [Stage("one", lambda: 1, produces="x",
-                                                 cache=False)]))
+        runner.run(Workflow("metrics-wf", [Stage("one", lambda: 1, produces="x", cache=False)]))
     assert value("contimg_runs_total", workflow="metrics-wf", status="completed") == before + 1
-    assert value("contimg_stage_duration_seconds_count", workflow="metrics-wf", stage="one",
-                 status="completed") >= 1
+    assert (
+        value(
+            "contimg_stage_duration_seconds_count",
+            workflow="metrics-wf",
+            stage="one",
+            status="completed",
+        )
+        >= 1
+    )
     assert value("contimg_runs_active", workflow="metrics-wf") == 0

@@ -15,8 +15,9 @@ from contimg.state import SqlStateRepository, open_repository
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return Settings(paths=PathsSettings(workdir=tmp_path / "work"),
-                    executor=ExecutorSettings(max_parallel=4))
+    return Settings(
+        paths=PathsSettings(workdir=tmp_path / "work"), executor=ExecutorSettings(max_parallel=4)
+    )
 
 
 @pytest.fixture
@@ -36,5 +37,6 @@ def runner(repo: SqlStateRepository, settings: Settings) -> Iterator[Runner]:
 def events() -> Iterator[list[dict]]:
     """Structured events emitted during the test, with their bound context variables."""
     with structlog.testing.capture_logs(
-            processors=[structlog.contextvars.merge_contextvars]) as captured:
+        processors=[structlog.contextvars.merge_contextvars]
+    ) as captured:
         yield captured

@@ -71,9 +71,11 @@ def _stage(name: str, needs: tuple[str, ...], produces: tuple[str, ...], after=(
 
 def test_unknown_input_is_refused_naming_the_stage() -> None:
     with pytest.raises(DefinitionError, match=r"stage 'image' needs \['calibrated_ms'\]"):
-        Workflow("w", [_stage("convert", ("group",), ("ms",)),
-                       _stage("image", ("calibrated_ms",), ("img",))],
-                 inputs={"group": str})
+        Workflow(
+            "w",
+            [_stage("convert", ("group",), ("ms",)), _stage("image", ("calibrated_ms",), ("img",))],
+            inputs={"group": str},
+        )
 
 
 def test_duplicate_product_is_refused_naming_both_stages() -> None:
@@ -83,8 +85,10 @@ def test_duplicate_product_is_refused_naming_both_stages() -> None:
 
 def test_cycle_is_refused_naming_the_stages() -> None:
     with pytest.raises(DefinitionError, match="cycle") as info:
-        Workflow("w", [_stage("a", ("z",), ("x",)), _stage("b", ("x",), ("y",)),
-                       _stage("c", ("y",), ("z",))])
+        Workflow(
+            "w",
+            [_stage("a", ("z",), ("x",)), _stage("b", ("x",), ("y",)), _stage("c", ("y",), ("z",))],
+        )
     message = str(info.value)
     assert all(f"'{name}'" in message for name in "abc")
 
@@ -109,8 +113,14 @@ def dags(draw: st.DrawFn) -> list[Stage]:
     for i in range(n):
         needs = draw(st.sets(st.integers(0, i - 1), max_size=3)) if i else set()
         after = draw(st.sets(st.integers(0, i - 1), max_size=2)) if i else set()
-        stages.append(_stage(f"s{i}", tuple(f"v{j}" for j in sorted(needs)), (f"v{i}",),
-                             after=tuple(f"s{j}" for j in sorted(after))))
+        stages.append(
+            _stage(
+                f"s{i}",
+                tuple(f"v{j}" for j in sorted(needs)),
+                (f"v{i}",),
+                after=tuple(f"s{j}" for j in sorted(after)),
+            )
+        )
     return draw(st.permutations(stages))
 
 

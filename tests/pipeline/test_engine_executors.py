@@ -26,8 +26,10 @@ def shared_runners(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     repo = open_repository(f"sqlite:///{workdir / 'state.sqlite3'}")
     runners = {}
     for kind in ("inline", "process", "dask"):
-        settings = Settings(paths=PathsSettings(workdir=workdir / kind),
-                            executor=ExecutorSettings(kind=kind, max_parallel=2))
+        settings = Settings(
+            paths=PathsSettings(workdir=workdir / kind),
+            executor=ExecutorSettings(kind=kind, max_parallel=2),
+        )
         runners[kind] = Runner(repo, settings)
     yield {"repo": repo, **runners}
     for kind in ("inline", "process", "dask"):
@@ -52,8 +54,11 @@ def test_executors_give_identical_results(shared_runners: dict, kind: str) -> No
     report = result.outputs["report"].read_text()
     workdir = runner.settings.paths.workdir
     shared_runners.setdefault("reports", {})[kind] = (
-        summary, result.outputs["histogram"].read_text(), report,
-        {p: str(v).replace(str(workdir), "<workdir>") for p, v in result.outputs.items()})
+        summary,
+        result.outputs["histogram"].read_text(),
+        report,
+        {p: str(v).replace(str(workdir), "<workdir>") for p, v in result.outputs.items()},
+    )
     reports = shared_runners["reports"]
     first = next(iter(reports.values()))
     assert reports[kind] == first  # same numbers, same files, whatever ran them
@@ -66,14 +71,20 @@ def test_stage_errors_come_back_with_their_traceback(shared_runners: dict, kind:
     result = runner.run(wf, {"count": 3})
     (row,) = shared_runners["repo"].list_attempts(result.run_id)
     assert (row.status, row.error_type, row.error_message) == (
-        StageStatus.FAILED, "ValueError", "bad count 3")
+        StageStatus.FAILED,
+        "ValueError",
+        "bad count 3",
+    )
     assert "_engine_stages.py" in row.traceback
     assert 'raise ValueError(f"bad count {count}")' in row.traceback
 
 
 def test_transient_retries_work_across_processes(shared_runners: dict, tmp_path: Path) -> None:
-    wf = Workflow("flaky", [Stage("flaky", flaky_counter, produces="n",
-                                  retry=RetryPolicy.immediate(3))], inputs={"counter": Path})
+    wf = Workflow(
+        "flaky",
+        [Stage("flaky", flaky_counter, produces="n", retry=RetryPolicy.immediate(3))],
+        inputs={"counter": Path},
+    )
     result = shared_runners["process"].run(wf, {"counter": tmp_path / "n"})
     assert result.outputs == {"n": 3}
     assert result.stages["flaky"].attempts == 3
@@ -91,8 +102,9 @@ def test_sigkill_of_a_process_child_is_recorded_crashed(shared_runners: dict) ->
 
 
 def test_process_timeout_terminates_the_child(shared_runners: dict) -> None:
-    wf = Workflow("slow", [Stage("slow", sleep_for, produces="x", timeout_s=0.5)],
-                  inputs={"seconds": float})
+    wf = Workflow(
+        "slow", [Stage("slow", sleep_for, produces="x", timeout_s=0.5)], inputs={"seconds": float}
+    )
     t0 = time.monotonic()
     result = shared_runners["process"].run(wf, {"seconds": 30.0})
     assert time.monotonic() - t0 < 10
@@ -101,9 +113,14 @@ def test_process_timeout_terminates_the_child(shared_runners: dict) -> None:
 
 
 def test_stage_preference_overrides_the_default(shared_runners: dict) -> None:
-    wf = Workflow("hybrid", [Stage("isolated", sleep_for, produces="x", executor="process"),
-                             Stage("plain", lambda x: x * 2, produces="y")],
-                  inputs={"seconds": float})
+    wf = Workflow(
+        "hybrid",
+        [
+            Stage("isolated", sleep_for, produces="x", executor="process"),
+            Stage("plain", lambda x: x * 2, produces="y"),
+        ],
+        inputs={"seconds": float},
+    )
     result = shared_runners["inline"].run(wf, {"seconds": 0.0})
     executors = {r.stage: r.executor for r in shared_runners["repo"].list_attempts(result.run_id)}
     assert executors == {"isolated": "process", "plain": "inline"}

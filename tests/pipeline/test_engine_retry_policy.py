@@ -46,8 +46,13 @@ def test_strategy_none_means_one_attempt() -> None:
 
 policies = st.builds(
     lambda strategy, attempts, initial, extra, mult, jitter: RetryPolicy(
-        attempts=attempts, strategy=strategy, initial_delay_s=initial,
-        max_delay_s=initial + extra, multiplier=mult, jitter=jitter),
+        attempts=attempts,
+        strategy=strategy,
+        initial_delay_s=initial,
+        max_delay_s=initial + extra,
+        multiplier=mult,
+        jitter=jitter,
+    ),
     st.sampled_from(["immediate", "fixed", "exponential"]),
     st.integers(1, 60),
     st.floats(0, 100),

@@ -20,22 +20,30 @@ def _attempts(repo: SqlStateRepository, run_id: int, stage: str) -> list:
 
 
 def test_transient_error_twice_then_success_records_three_attempts(
-        runner: Runner, repo: SqlStateRepository, tmp_path: Path, events: list[dict]) -> None:
-    wf = Workflow("flaky", [Stage("flaky", flaky_counter, produces="n",
-                                  retry=RetryPolicy.fixed(3, 0.01))],
-                  inputs={"counter": Path})
+    runner: Runner, repo: SqlStateRepository, tmp_path: Path, events: list[dict]
+) -> None:
+    wf = Workflow(
+        "flaky",
+        [Stage("flaky", flaky_counter, produces="n", retry=RetryPolicy.fixed(3, 0.01))],
+        inputs={"counter": Path},
+    )
     result = runner.run(wf, {"counter": tmp_path / "counter"})
     assert result.status is RunStatus.COMPLETED
     assert result.outputs == {"n": 3}
     rows = _attempts(repo, result.run_id, "flaky")
     assert [(a.attempt, a.status) for a in rows] == [
-        (1, StageStatus.FAILED), (2, StageStatus.FAILED), (3, StageStatus.COMPLETED)]
+        (1, StageStatus.FAILED),
+        (2, StageStatus.FAILED),
+        (3, StageStatus.COMPLETED),
+    ]
     assert rows[0].error_type == "contimg.pipeline.errors.TransientError"
     assert "not yet" in rows[0].traceback
     assert all(a.run_key == rows[0].run_key and a.duration_s > 0 for a in rows)
     retries = [e for e in events if e["event"] == "stage.retry_scheduled"]
     assert [(e["stage"], e["run_id"], e["next_attempt"]) for e in retries] == [
-        ("flaky", result.run_id, 2), ("flaky", result.run_id, 3)]
+        ("flaky", result.run_id, 2),
+        ("flaky", result.run_id, 3),
+    ]
     assert all(0.01 <= e["delay_s"] <= 0.01 for e in retries)
 
 
@@ -43,36 +51,59 @@ def test_type_error_is_never_retried(runner: Runner, repo: SqlStateRepository) -
     def broken(x: int) -> int:
         return x + "1"  # type: ignore[operator]
 
-    wf = Workflow("typeerror", [Stage("broken", broken, produces="y",
-                                      retry=RetryPolicy.immediate(5, transient=(Exception,)))],
-                  inputs={"x": int})
+    wf = Workflow(
+        "typeerror",
+        [
+            Stage(
+                "broken",
+                broken,
+                produces="y",
+                retry=RetryPolicy.immediate(5, transient=(Exception,)),
+            )
+        ],
+        inputs={"x": int},
+    )
     result = runner.run(wf, {"x": 1})
     assert result.status is RunStatus.FAILED
     rows = _attempts(repo, result.run_id, "broken")
     assert [(a.attempt, a.status, a.error_type) for a in rows] == [
-        (1, StageStatus.FAILED, "TypeError")]
+        (1, StageStatus.FAILED, "TypeError")
+    ]
     assert result.stages["broken"].error.error_type == "TypeError"
     assert "stage 'broken' failed: TypeError" in repo.get_run(result.run_id).error
 
 
-def test_precondition_failure_fails_without_retry(runner: Runner, repo: SqlStateRepository,
-                                                   events: list[dict]) -> None:
+def test_precondition_failure_fails_without_retry(
+    runner: Runner, repo: SqlStateRepository, events: list[dict]
+) -> None:
     calls = []
 
     def work(count: int) -> int:
         calls.append(count)
         return count
 
-    wf = Workflow("pre", [Stage("work", work, produces="y",
-                                retry=RetryPolicy.immediate(3, transient=(Exception,)),
-                                precondition=lambda count: None if count > 0 else "count is 0")],
-                  inputs={"count": int})
+    wf = Workflow(
+        "pre",
+        [
+            Stage(
+                "work",
+                work,
+                produces="y",
+                retry=RetryPolicy.immediate(3, transient=(Exception,)),
+                precondition=lambda count: None if count > 0 else "count is 0",
+            )
+        ],
+        inputs={"count": int},
+    )
     result = runner.run(wf, {"count": 0})
     assert calls == []
     assert result.status is RunStatus.FAILED
     (row,) = _attempts(repo, result.run_id, "work")
     assert (row.status, row.error_type, row.error_message) == (
-        StageStatus.FAILED, "PreconditionFailed", "count is 0")
+        StageStatus.FAILED,
+        "PreconditionFailed",
+        "count is 0",
+    )
     failed = [e for e in events if e["event"] == "stage.failed"]
     assert failed[0]["stage"] == "work"
     assert failed[0]["error_type"] == "PreconditionFailed"
@@ -80,20 +111,29 @@ def test_precondition_failure_fails_without_retry(runner: Runner, repo: SqlState
 
 
 def test_non_critical_failure_skips_dependants_and_the_run_goes_on(
-        runner: Runner, repo: SqlStateRepository, tmp_path: Path) -> None:
-    wf = Workflow("noncritical", [
-        Stage("numbers", numbers, produces="numbers"),
-        Stage("qa", value_error, produces="qa", critical=False),
-        Stage("after_qa", lambda qa: qa, produces="published"),
-        Stage("stats", stats, produces="stats"),
-        Stage("doubled", doubled, produces="twice"),
-    ], inputs={"count": int, "outdir": str})
+    runner: Runner, repo: SqlStateRepository, tmp_path: Path
+) -> None:
+    wf = Workflow(
+        "noncritical",
+        [
+            Stage("numbers", numbers, produces="numbers"),
+            Stage("qa", value_error, produces="qa", critical=False),
+            Stage("after_qa", lambda qa: qa, produces="published"),
+            Stage("stats", stats, produces="stats"),
+            Stage("doubled", doubled, produces="twice"),
+        ],
+        inputs={"count": int, "outdir": str},
+    )
     result = runner.run(wf, {"count": 4, "outdir": str(tmp_path)})
     assert result.status is RunStatus.COMPLETED
     status = {n: s.status for n, s in result.stages.items()}
-    assert status == {"numbers": StageStatus.COMPLETED, "qa": StageStatus.FAILED,
-                      "after_qa": StageStatus.SKIPPED, "stats": StageStatus.COMPLETED,
-                      "doubled": StageStatus.COMPLETED}
+    assert status == {
+        "numbers": StageStatus.COMPLETED,
+        "qa": StageStatus.FAILED,
+        "after_qa": StageStatus.SKIPPED,
+        "stats": StageStatus.COMPLETED,
+        "doubled": StageStatus.COMPLETED,
+    }
     assert result.stages["after_qa"].skip_reason == "upstream stage 'qa' failed"
     assert result.outputs["twice"] == 28.0
     assert result.outputs["stats"] == Stats(mean=3.5, total=14.0)
@@ -108,11 +148,15 @@ def test_critical_failure_stops_the_run(runner: Runner, tmp_path: Path) -> None:
         gate.wait(5)
         return count
 
-    wf = Workflow("critical", [
-        Stage("bad", value_error, produces="a"),
-        Stage("slow", slow, produces="b"),
-        Stage("later", lambda b: b, produces="c"),
-    ], inputs={"count": int})
+    wf = Workflow(
+        "critical",
+        [
+            Stage("bad", value_error, produces="a"),
+            Stage("slow", slow, produces="b"),
+            Stage("later", lambda b: b, produces="c"),
+        ],
+        inputs={"count": int},
+    )
     threading.Timer(0.2, gate.set).start()
     result = runner.run(wf, {"count": 1})
     assert result.status is RunStatus.FAILED
@@ -125,8 +169,7 @@ def test_critical_failure_stops_the_run(runner: Runner, tmp_path: Path) -> None:
 
 def test_inline_timeout_is_recorded_timed_out(runner: Runner, repo: SqlStateRepository) -> None:
     stop = threading.Event()
-    wf = Workflow("timeout", [Stage("hang", lambda: stop.wait(10), produces="x",
-                                    timeout_s=0.2)])
+    wf = Workflow("timeout", [Stage("hang", lambda: stop.wait(10), produces="x", timeout_s=0.2)])
     t0 = time.monotonic()
     result = runner.run(wf)
     stop.set()
@@ -144,9 +187,11 @@ def test_independent_stages_overlap(runner: Runner, repo: SqlStateRepository) ->
         barrier.wait()
         return i
 
-    wf = Workflow("parallel", [
-        Stage(f"s{i}", meet, needs=("i",), produces=f"v{i}") for i in range(3)
-    ], inputs={"i": int})
+    wf = Workflow(
+        "parallel",
+        [Stage(f"s{i}", meet, needs=("i",), produces=f"v{i}") for i in range(3)],
+        inputs={"i": int},
+    )
     result = runner.run(wf, {"i": 7})
     assert result.status is RunStatus.COMPLETED
     rows = repo.list_attempts(result.run_id)
@@ -154,8 +199,7 @@ def test_independent_stages_overlap(runner: Runner, repo: SqlStateRepository) ->
     assert all(r.ended_at >= latest_start for r in rows)
 
 
-def test_parallelism_is_limited_by_cpus_slots(repo: SqlStateRepository,
-                                              settings: Settings) -> None:
+def test_parallelism_is_limited_by_cpus_slots(repo: SqlStateRepository, settings: Settings) -> None:
     active, peak, lock = [0], [0], threading.Lock()
 
     def busy(i: int) -> int:
@@ -169,16 +213,22 @@ def test_parallelism_is_limited_by_cpus_slots(repo: SqlStateRepository,
 
     from contimg.pipeline import Resources
 
-    wf = Workflow("slots", [Stage(f"s{i}", busy, needs=("i",), produces=f"v{i}",
-                                  resources=Resources(cpus=2)) for i in range(4)],
-                  inputs={"i": int})
+    wf = Workflow(
+        "slots",
+        [
+            Stage(f"s{i}", busy, needs=("i",), produces=f"v{i}", resources=Resources(cpus=2))
+            for i in range(4)
+        ],
+        inputs={"i": int},
+    )
     with Runner(repo, settings, max_parallel=4) as runner:
         assert runner.run(wf, {"i": 1}).ok
     assert peak[0] == 2
 
 
-def test_resources_are_injected_and_released(runner: Runner, settings: Settings,
-                                             events: list[dict]) -> None:
+def test_resources_are_injected_and_released(
+    runner: Runner, settings: Settings, events: list[dict]
+) -> None:
     seen = {}
 
     def use(x: int, config, scratch: Path, log) -> int:
@@ -188,8 +238,7 @@ def test_resources_are_injected_and_released(runner: Runner, settings: Settings,
         log.info("use.working", x=x)
         raise ValueError("boom")
 
-    wf = Workflow("inject", [Stage("use", use, produces="y", config="imaging")],
-                  inputs={"x": int})
+    wf = Workflow("inject", [Stage("use", use, produces="y", config="imaging")], inputs={"x": int})
     result = runner.run(wf, {"x": 3})
     assert result.status is RunStatus.FAILED
     assert seen["exists"]
@@ -201,23 +250,34 @@ def test_resources_are_injected_and_released(runner: Runner, settings: Settings,
     assert working[0]["run_id"] == result.run_id
 
 
-def test_lifecycle_events_carry_run_and_stage(runner: Runner, events: list[dict],
-                                              tmp_path: Path) -> None:
-    wf = Workflow("events", [Stage("numbers", numbers, produces="numbers"),
-                             Stage("stats", stats, produces="stats")],
-                  inputs={"count": int, "outdir": str})
+def test_lifecycle_events_carry_run_and_stage(
+    runner: Runner, events: list[dict], tmp_path: Path
+) -> None:
+    wf = Workflow(
+        "events",
+        [Stage("numbers", numbers, produces="numbers"), Stage("stats", stats, produces="stats")],
+        inputs={"count": int, "outdir": str},
+    )
     result = runner.run(wf, {"count": 3, "outdir": str(tmp_path)})
     names = [(e["event"], e.get("stage")) for e in events if e.get("run_id") == result.run_id]
-    assert names == [("run.started", None), ("stage.started", "numbers"),
-                     ("stage.completed", "numbers"), ("stage.started", "stats"),
-                     ("stage.completed", "stats"), ("run.completed", None)]
+    assert names == [
+        ("run.started", None),
+        ("stage.started", "numbers"),
+        ("stage.completed", "numbers"),
+        ("stage.started", "stats"),
+        ("stage.completed", "stats"),
+        ("run.completed", None),
+    ]
 
 
-def test_attempt_metrics_are_recorded(runner: Runner, repo: SqlStateRepository,
-                                      tmp_path: Path) -> None:
-    wf = Workflow("metrics", [Stage("numbers", numbers, produces="numbers"),
-                              Stage("stats", stats, produces="stats")],
-                  inputs={"count": int, "outdir": str})
+def test_attempt_metrics_are_recorded(
+    runner: Runner, repo: SqlStateRepository, tmp_path: Path
+) -> None:
+    wf = Workflow(
+        "metrics",
+        [Stage("numbers", numbers, produces="numbers"), Stage("stats", stats, produces="stats")],
+        inputs={"count": int, "outdir": str},
+    )
     result = runner.run(wf, {"count": 100, "outdir": str(tmp_path)})
     made, used = repo.list_attempts(result.run_id)
     size = (tmp_path / "numbers-100.txt").stat().st_size
@@ -234,14 +294,19 @@ def test_attempt_metrics_are_recorded(runner: Runner, repo: SqlStateRepository,
 
 
 def test_new_run_on_same_inputs_reuses_cached_results(
-        runner: Runner, repo: SqlStateRepository, tmp_path: Path) -> None:
-    wf = Workflow("cache", [Stage("numbers", numbers, produces="numbers"),
-                            Stage("stats", stats, produces="stats")],
-                  inputs={"count": int, "outdir": str})
+    runner: Runner, repo: SqlStateRepository, tmp_path: Path
+) -> None:
+    wf = Workflow(
+        "cache",
+        [Stage("numbers", numbers, produces="numbers"), Stage("stats", stats, produces="stats")],
+        inputs={"count": int, "outdir": str},
+    )
     first = runner.run(wf, {"count": 5, "outdir": str(tmp_path)})
     second = runner.run(wf, {"count": 5, "outdir": str(tmp_path)})
     assert {n: s.skip_reason for n, s in second.stages.items()} == {
-        "numbers": f"cached: run {first.run_id}", "stats": f"cached: run {first.run_id}"}
+        "numbers": f"cached: run {first.run_id}",
+        "stats": f"cached: run {first.run_id}",
+    }
     assert second.outputs == first.outputs  # typed values rebuilt: Path and Stats
     assert isinstance(second.outputs["numbers"], Path)
     # different input: nothing reused
@@ -255,8 +320,9 @@ def test_new_run_on_same_inputs_reuses_cached_results(
     # a workflow input that is a path is versioned by its size and mtime
     source = tmp_path / "source.txt"
     source.write_text("1\n2\n")
-    direct = Workflow("cache-input", [Stage("stats", stats, produces="stats")],
-                      inputs={"numbers": Path})
+    direct = Workflow(
+        "cache-input", [Stage("stats", stats, produces="stats")], inputs={"numbers": Path}
+    )
     assert runner.run(direct, {"numbers": source}).outputs["stats"] == Stats(1.5, 3.0)
     assert runner.run(direct, {"numbers": source}).stages["stats"].status is StageStatus.SKIPPED
     source.write_text("1\n2\n3\n")
@@ -273,12 +339,16 @@ def test_resume_reruns_only_what_did_not_complete(tmp_path: Path, settings: Sett
         return stats.mean
 
     def build() -> Workflow:
-        return Workflow("resumable", [
-            Stage("numbers", numbers, produces="numbers", cache=False),
-            Stage("stats", stats, produces="stats", cache=False),
-            Stage("gate", gate, produces="gated"),
-            Stage("final", lambda gated: gated + 1, produces="final"),
-        ], inputs={"count": int, "outdir": str})
+        return Workflow(
+            "resumable",
+            [
+                Stage("numbers", numbers, produces="numbers", cache=False),
+                Stage("stats", stats, produces="stats", cache=False),
+                Stage("gate", gate, produces="gated"),
+                Stage("final", lambda gated: gated + 1, produces="final"),
+            ],
+            inputs={"count": int, "outdir": str},
+        )
 
     url = f"sqlite:///{tmp_path / 'state.sqlite3'}"
     with open_repository(url) as repo, Runner(repo, settings) as runner:

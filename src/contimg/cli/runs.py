@@ -29,10 +29,13 @@ from contimg.state.records import RunRecord, RunStatus, StageAttemptRecord, Stag
 
 app = typer.Typer(help="Run history and recovery.", no_args_is_help=True)
 
-RunIdArg = Annotated[int, typer.Argument(help="Run id (see `contimg runs list`).",
-                                         show_default=False)]
-ForceOpt = Annotated[bool, typer.Option(
-    "--force", help="Take over a run still recorded as running (its process died).")]
+RunIdArg = Annotated[
+    int, typer.Argument(help="Run id (see `contimg runs list`).", show_default=False)
+]
+ForceOpt = Annotated[
+    bool,
+    typer.Option("--force", help="Take over a run still recorded as running (its process died)."),
+]
 
 
 def stage_rows(attempts: Sequence[StageAttemptRecord]) -> list[dict[str, Any]]:
@@ -52,8 +55,16 @@ def stage_rows(attempts: Sequence[StageAttemptRecord]) -> list[dict[str, Any]]:
     """
     rows: dict[str, dict[str, Any]] = {}
     for a in attempts:
-        row = rows.setdefault(a.stage, {"stage": a.stage, "attempts": 0, "duration_s": 0.0,
-                                        "error": None, "skip_reason": None})
+        row = rows.setdefault(
+            a.stage,
+            {
+                "stage": a.stage,
+                "attempts": 0,
+                "duration_s": 0.0,
+                "error": None,
+                "skip_reason": None,
+            },
+        )
         row["status"] = a.status.value
         row["executor"] = a.executor
         if a.attempt > 0:
@@ -68,24 +79,37 @@ def stage_rows(attempts: Sequence[StageAttemptRecord]) -> list[dict[str, Any]]:
 
 
 def _run_document(run: RunRecord, attempts: Sequence[StageAttemptRecord]) -> dict[str, Any]:
-    return {"run": to_jsonable(run), "stages": stage_rows(attempts),
-            "attempts": to_jsonable(list(attempts))}
+    return {
+        "run": to_jsonable(run),
+        "stages": stage_rows(attempts),
+        "attempts": to_jsonable(list(attempts)),
+    }
 
 
 def _print_run(run: RunRecord, attempts: Sequence[StageAttemptRecord]) -> None:
     console = Console()
-    duration = (run.ended_at - run.started_at).total_seconds() if (
-        run.ended_at and run.started_at) else None
-    console.print(f"run {run.id}  workflow [bold]{run.workflow}[/]  status [bold]{run.status}[/]"
-                  f"  trigger {run.trigger}"
-                  + (f"  resumed from {run.resumed_from}" if run.resumed_from else "")
-                  + (f"  {duration:.2f} s" if duration is not None else ""))
+    duration = (
+        (run.ended_at - run.started_at).total_seconds()
+        if (run.ended_at and run.started_at)
+        else None
+    )
+    console.print(
+        f"run {run.id}  workflow [bold]{run.workflow}[/]  status [bold]{run.status}[/]"
+        f"  trigger {run.trigger}"
+        + (f"  resumed from {run.resumed_from}" if run.resumed_from else "")
+        + (f"  {duration:.2f} s" if duration is not None else "")
+    )
     if run.error:
         console.print(f"error: {run.error}", markup=False, highlight=False)
     table = Table("stage", "status", "attempts", "duration s", "error / reason")
     for row in stage_rows(attempts):
-        table.add_row(row["stage"], row["status"], str(row["attempts"]),
-                      f"{row['duration_s']:.3f}", row["error"] or row["skip_reason"] or "")
+        table.add_row(
+            row["stage"],
+            row["status"],
+            str(row["attempts"]),
+            f"{row['duration_s']:.3f}",
+            row["error"] or row["skip_reason"] or "",
+        )
     console.print(table)
 
 
@@ -106,10 +130,15 @@ def list_runs(
             return
         table = Table("id", "workflow", "status", "trigger", "started", "ended", "error")
         for run in runs:
-            table.add_row(str(run.id), run.workflow, run.status.value, run.trigger,
-                          run.started_at.isoformat(timespec="seconds") if run.started_at else "",
-                          run.ended_at.isoformat(timespec="seconds") if run.ended_at else "",
-                          (run.error or "")[:80])
+            table.add_row(
+                str(run.id),
+                run.workflow,
+                run.status.value,
+                run.trigger,
+                run.started_at.isoformat(timespec="seconds") if run.started_at else "",
+                run.ended_at.isoformat(timespec="seconds") if run.ended_at else "",
+                (run.error or "")[:80],
+            )
         Console().print(table)
 
 
@@ -132,8 +161,9 @@ def show(
             _print_run(run, attempts)
 
 
-def _rerun(run_id: int, workdir: Any, config: Any, sets: Any, as_json: bool, *,
-           resume: bool, force: bool) -> None:
+def _rerun(
+    run_id: int, workdir: Any, config: Any, sets: Any, as_json: bool, *, resume: bool, force: bool
+) -> None:
     from contimg.pipeline import ContimgError, Runner
     from contimg.workflows import get_workflow
 

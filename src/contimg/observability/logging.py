@@ -71,8 +71,11 @@ class _Outputs:
         with self._lock:
             if self._file is not None:
                 self._file.write(json.dumps(event_dict, default=str) + "\n")
-            if self._console is not False and isinstance(level, int) and (
-                    level >= self._console_level):
+            if (
+                self._console is not False
+                and isinstance(level, int)
+                and (level >= self._console_level)
+            ):
                 # ``True``: whatever sys.stderr is now (test runners swap it)
                 stream = sys.stderr if self._console is True else self._console
                 stream.write(self._renderer(logger, method, dict(event_dict)) + "\n")
@@ -112,8 +115,9 @@ def configure_logging(
     settings = settings or Settings()
     level = _stdlog.getLevelName(settings.logging.level)
     json_path = settings.paths.logs_dir / "contimg.jsonl" if settings.logging.json_file else None
-    outputs = _Outputs(json_path, console,
-                       _stdlog.getLevelName(console_level) if console_level else level)
+    outputs = _Outputs(
+        json_path, console, _stdlog.getLevelName(console_level) if console_level else level
+    )
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,

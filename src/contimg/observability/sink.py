@@ -120,8 +120,9 @@ class BatchedLogSink:
             self._buffer.append(record)
             full = len(self._buffer) >= self.batch_size
             if self._timer is None:
-                self._timer = threading.Thread(target=self._tick, name="contimg-log-sink",
-                                               daemon=True)
+                self._timer = threading.Thread(
+                    target=self._tick, name="contimg-log-sink", daemon=True
+                )
                 self._timer.start()
         if full:
             self.flush()
@@ -145,7 +146,8 @@ class BatchedLogSink:
         while not self._closed.wait(self.flush_interval_s / 4):
             with self._lock:
                 due = bool(self._buffer) and (
-                    time.monotonic() - self._oldest >= self.flush_interval_s)
+                    time.monotonic() - self._oldest >= self.flush_interval_s
+                )
             if due:
                 try:
                     self.flush()

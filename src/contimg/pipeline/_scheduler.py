@@ -153,8 +153,9 @@ class Scheduler:
                     self._submit(attempt)
                 if not self.running and not self._retry_at:
                     break
-                timeout = (max(0.0, self._retry_at[0][0] - time.monotonic())
-                           if self._retry_at else None)
+                timeout = (
+                    max(0.0, self._retry_at[0][0] - time.monotonic()) if self._retry_at else None
+                )
             self._changed.wait(timeout)
         for name in self.workflow.order:  # unreachable unless the graph logic is wrong
             if self.status[name] is StageStatus.PENDING:
@@ -171,9 +172,12 @@ class Scheduler:
             try:
                 outcome = attempt.executor.run(attempt.call, attempt.stage.timeout_s)
             except Exception as exc:  # an executor bug: the attempt failed, the run goes on
-                outcome = AttemptOutcome(StageStatus.FAILED, error_type=type(exc).__name__,
-                                         error_message=str(exc),
-                                         traceback="".join(traceback.format_exception(exc)))
+                outcome = AttemptOutcome(
+                    StageStatus.FAILED,
+                    error_type=type(exc).__name__,
+                    error_message=str(exc),
+                    traceback="".join(traceback.format_exception(exc)),
+                )
             with self._lock:
                 if self._fatal is not None:  # the run was aborted: record nothing more
                     return
@@ -197,8 +201,9 @@ class Scheduler:
         while self._retry_at and (self._retry_at[0][0] <= now or self.stopped_by):
             _, name, number = heapq.heappop(self._retry_at)
             if self.stopped_by is not None:
-                self._end_skipped(name, f"run stopped: stage {self.stopped_by!r} "
-                                        f"{self.status[self.stopped_by]}")
+                self._end_skipped(
+                    name, f"run stopped: stage {self.stopped_by!r} {self.status[self.stopped_by]}"
+                )
             else:
                 self._ready.appendleft(name)  # a retry goes first
                 self._next_attempt[name] = number
@@ -208,13 +213,13 @@ class Scheduler:
             blocked = [d for d in deps if d not in self.satisfied]
             if blocked:
                 self._ready.popleft()
-                self._end_skipped(name, f"upstream stage {blocked[0]!r} "
-                                        f"{self.status[blocked[0]]}")
+                self._end_skipped(name, f"upstream stage {blocked[0]!r} {self.status[blocked[0]]}")
                 continue
             if self.stopped_by is not None:
                 self._ready.popleft()
-                self._end_skipped(name, f"run stopped: stage {self.stopped_by!r} "
-                                        f"{self.status[self.stopped_by]}")
+                self._end_skipped(
+                    name, f"run stopped: stage {self.stopped_by!r} {self.status[self.stopped_by]}"
+                )
                 continue
             stage = self.workflow.stage(name)
             cpus = min(stage.resources.cpus, self.max_parallel)
@@ -233,26 +238,46 @@ class Scheduler:
         section, config_hash = self._section_for(stage)
         if number == 1:
             producers = self.workflow.producers
-            versions = {n: ["from", self.keys[producers[n]]] if n in producers
-                        else _values.fingerprint(v) for n, v in inputs.items()}
+            versions = {
+                n: ["from", self.keys[producers[n]]] if n in producers else _values.fingerprint(v)
+                for n, v in inputs.items()
+            }
             self.keys[name] = stage.run_key(versions, config_hash)
             if self._reuse(stage, self.keys[name]):
                 return None
         executor = self._executor_for(stage)
         record = self.repository.start_attempt(
-            self.run_id, name, attempt=number, run_key=self.keys[name],
-            executor=executor.name, started_at=_now())
+            self.run_id,
+            name,
+            attempt=number,
+            run_key=self.keys[name],
+            executor=executor.name,
+            started_at=_now(),
+        )
         self.attempts[name] = number
         self.status[name] = StageStatus.RUNNING
         self._slots += cpus
         with structlog.contextvars.bound_contextvars(stage=name):
             _log.info("stage.started", attempt=number, executor=executor.name)
         call = AttemptCall(
-            stage, inputs, section, self.run_id, number,
+            stage,
+            inputs,
+            section,
+            self.run_id,
+            number,
             scratch=self.scratch / f"{name}-{number}" if "scratch" in stage.injected else None,
-            capture_logs=executor.name != "inline")
-        attempt = _Attempt(stage, number, record.id, executor, call, cpus, time.monotonic(),
-                           _values.total_bytes(inputs))
+            capture_logs=executor.name != "inline",
+        )
+        attempt = _Attempt(
+            stage,
+            number,
+            record.id,
+            executor,
+            call,
+            cpus,
+            time.monotonic(),
+            _values.total_bytes(inputs),
+        )
         self.running[record.id] = attempt
         return attempt
 
@@ -284,15 +309,22 @@ class Scheduler:
         if any(p not in previous.outputs for p in stage.products):
             return False
         try:
-            products = {p: _values.decode(previous.outputs[p], stage.product_types[p])
-                        for p in stage.products}
+            products = {
+                p: _values.decode(previous.outputs[p], stage.product_types[p])
+                for p in stage.products
+            }
         except Exception:  # recorded under an older type: not reusable, run it
             return False
         if not all(p.exists() for v in products.values() for p in _values.iter_paths(v)):
             return False
         self.repository.record_skipped(
-            self.run_id, stage.name, reason=reason, at=_now(), run_key=key,
-            outputs={p: previous.outputs[p] for p in stage.products})
+            self.run_id,
+            stage.name,
+            reason=reason,
+            at=_now(),
+            run_key=key,
+            outputs={p: previous.outputs[p] for p in stage.products},
+        )
         self.values.update(products)
         self.satisfied.add(stage.name)
         self._end(stage.name, StageStatus.SKIPPED)
@@ -333,29 +365,43 @@ class Scheduler:
                 fields = dict(event)
                 level = str(fields.pop("level", "info"))
                 getattr(_log, level if level in ("debug", "warning", "error") else "info")(
-                    fields.pop("event", ""), **fields)
+                    fields.pop("event", ""), **fields
+                )
             encoded: dict[str, Any] = {}
             if outcome.status is StageStatus.COMPLETED:
                 try:
-                    encoded = {p: _values.encode(v, stage.product_types[p])
-                               for p, v in outcome.products.items()}
+                    encoded = {
+                        p: _values.encode(v, stage.product_types[p])
+                        for p, v in outcome.products.items()
+                    }
                 except Exception as exc:
                     outcome = AttemptOutcome(
-                        StageStatus.FAILED, error_type=type(exc).__name__,
+                        StageStatus.FAILED,
+                        error_type=type(exc).__name__,
                         error_message=f"product cannot be recorded as JSON: {exc}",
                         traceback="".join(traceback.format_exception(exc)),
-                        cpu_s=outcome.cpu_s, peak_rss_bytes=outcome.peak_rss_bytes)
+                        cpu_s=outcome.cpu_s,
+                        peak_rss_bytes=outcome.peak_rss_bytes,
+                    )
             duration = time.monotonic() - att.t0
             ok = outcome.status is StageStatus.COMPLETED
             self.repository.finish_attempt(
-                att.record_id, status=outcome.status, ended_at=_now(), duration_s=duration,
-                cpu_s=outcome.cpu_s, peak_rss_bytes=outcome.peak_rss_bytes,
+                att.record_id,
+                status=outcome.status,
+                ended_at=_now(),
+                duration_s=duration,
+                cpu_s=outcome.cpu_s,
+                peak_rss_bytes=outcome.peak_rss_bytes,
                 input_bytes=att.input_bytes,
                 output_bytes=_values.total_bytes(outcome.products) if ok else None,
-                outputs=encoded if ok else None, error_type=outcome.error_type,
-                error_message=outcome.error_message, traceback=outcome.traceback)
-            metrics.STAGE_DURATION_SECONDS.labels(self.workflow.name, name,
-                                                  outcome.status.value).observe(duration)
+                outputs=encoded if ok else None,
+                error_type=outcome.error_type,
+                error_message=outcome.error_message,
+                traceback=outcome.traceback,
+            )
+            metrics.STAGE_DURATION_SECONDS.labels(
+                self.workflow.name, name, outcome.status.value
+            ).observe(duration)
             metrics.STAGE_ATTEMPTS_TOTAL.labels(self.workflow.name, outcome.status.value).inc()
             if ok:
                 self.values.update(outcome.products)
@@ -366,9 +412,14 @@ class Scheduler:
                 pass
             else:
                 self.errors[name] = _stage_error(name, outcome, stage.timeout_s)
-                _log.error("stage.failed", status=outcome.status.value, attempts=att.number,
-                           error_type=outcome.error_type, error=outcome.error_message,
-                           critical=stage.critical)
+                _log.error(
+                    "stage.failed",
+                    status=outcome.status.value,
+                    attempts=att.number,
+                    error_type=outcome.error_type,
+                    error=outcome.error_message,
+                    critical=stage.critical,
+                )
                 if stage.critical and self.stopped_by is None:
                     self.stopped_by = name
                 self._end(name, outcome.status)
@@ -376,15 +427,23 @@ class Scheduler:
 
     def _retry(self, att: _Attempt, outcome: AttemptOutcome) -> bool:
         policy = att.stage.retry
-        if not (outcome.transient and policy.strategy != "none"
-                and att.number < policy.attempts and self.stopped_by is None):
+        if not (
+            outcome.transient
+            and policy.strategy != "none"
+            and att.number < policy.attempts
+            and self.stopped_by is None
+        ):
             return False
         delay = policy.delay(att.number, random.random())
         heapq.heappush(self._retry_at, (time.monotonic() + delay, att.stage.name, att.number + 1))
         self.status[att.stage.name] = StageStatus.PENDING
-        _log.warning("stage.retry_scheduled", delay_s=round(delay, 3),
-                     next_attempt=att.number + 1, error_type=outcome.error_type,
-                     error=outcome.error_message)
+        _log.warning(
+            "stage.retry_scheduled",
+            delay_s=round(delay, 3),
+            next_attempt=att.number + 1,
+            error_type=outcome.error_type,
+            error=outcome.error_message,
+        )
         return True
 
     def abort(self, exc: BaseException) -> None:
@@ -393,9 +452,13 @@ class Scheduler:
             self._fatal = self._fatal or exc
             for att in list(self.running.values()):
                 self.repository.finish_attempt(
-                    att.record_id, status=StageStatus.CRASHED, ended_at=_now(),
-                    duration_s=time.monotonic() - att.t0, error_type=type(exc).__name__,
-                    error_message=f"runner stopped: {exc!r}")
+                    att.record_id,
+                    status=StageStatus.CRASHED,
+                    ended_at=_now(),
+                    duration_s=time.monotonic() - att.t0,
+                    error_type=type(exc).__name__,
+                    error_message=f"runner stopped: {exc!r}",
+                )
             self.running.clear()
 
 
@@ -406,5 +469,6 @@ def _stage_error(stage: str, outcome: AttemptOutcome, timeout_s: float | None) -
         error: StageError = StageCrashed(stage, outcome.exitcode)
         error.message = outcome.error_message or error.message
         return error
-    return StageError(stage, outcome.error_type or "Error", outcome.error_message or "",
-                      outcome.traceback)
+    return StageError(
+        stage, outcome.error_type or "Error", outcome.error_message or "", outcome.traceback
+    )

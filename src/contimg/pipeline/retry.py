@@ -89,13 +89,17 @@ class RetryPolicy:
         if self.attempts < 1:
             raise ValueError(f"RetryPolicy.attempts must be >= 1, got {self.attempts}")
         if self.strategy not in ("none", "immediate", "fixed", "exponential"):
-            raise ValueError(f"RetryPolicy.strategy {self.strategy!r} is not one of "
-                             "none, immediate, fixed, exponential")
+            raise ValueError(
+                f"RetryPolicy.strategy {self.strategy!r} is not one of "
+                "none, immediate, fixed, exponential"
+            )
         if self.strategy == "none" and self.attempts != 1:
             raise ValueError("RetryPolicy with strategy 'none' must have attempts=1")
         if not 0 <= self.initial_delay_s <= self.max_delay_s:
-            raise ValueError("RetryPolicy needs 0 <= initial_delay_s <= max_delay_s, got "
-                             f"{self.initial_delay_s} and {self.max_delay_s}")
+            raise ValueError(
+                "RetryPolicy needs 0 <= initial_delay_s <= max_delay_s, got "
+                f"{self.initial_delay_s} and {self.max_delay_s}"
+            )
         if self.multiplier < 1:
             raise ValueError(f"RetryPolicy.multiplier must be >= 1, got {self.multiplier}")
         if not 0 <= self.jitter <= 1:
@@ -122,8 +126,14 @@ class RetryPolicy:
         transient: tuple[type[BaseException], ...] = DEFAULT_TRANSIENT,
     ) -> RetryPolicy:
         """Retry after the same delay every time."""
-        return cls(attempts=attempts, strategy="fixed", initial_delay_s=delay_s,
-                   max_delay_s=delay_s * (1.0 + jitter), jitter=jitter, transient=transient)
+        return cls(
+            attempts=attempts,
+            strategy="fixed",
+            initial_delay_s=delay_s,
+            max_delay_s=delay_s * (1.0 + jitter),
+            jitter=jitter,
+            transient=transient,
+        )
 
     @classmethod
     def exponential(
@@ -137,9 +147,15 @@ class RetryPolicy:
         transient: tuple[type[BaseException], ...] = DEFAULT_TRANSIENT,
     ) -> RetryPolicy:
         """Retry after delays that grow by ``multiplier`` up to ``max_delay_s``."""
-        return cls(attempts=attempts, strategy="exponential", initial_delay_s=initial_delay_s,
-                   max_delay_s=max_delay_s, multiplier=multiplier, jitter=jitter,
-                   transient=transient)
+        return cls(
+            attempts=attempts,
+            strategy="exponential",
+            initial_delay_s=initial_delay_s,
+            max_delay_s=max_delay_s,
+            multiplier=multiplier,
+            jitter=jitter,
+            transient=transient,
+        )
 
     # -- questions the runner asks ----------------------------------------
     def is_transient(self, exc: BaseException) -> bool:

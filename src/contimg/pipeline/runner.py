@@ -187,31 +187,35 @@ class Runner:
         reuse: dict[str, StageAttemptRecord] = {}
         for rec in self.repository.list_attempts(old.id):
             if rec.status is StageStatus.COMPLETED or (
-                    rec.status is StageStatus.SKIPPED and rec.run_key and rec.outputs):
+                rec.status is StageStatus.SKIPPED and rec.run_key and rec.outputs
+            ):
                 reuse[rec.stage] = rec
-        return self._start(workflow, inputs, trigger="resume", resumed_from=old.id,
-                           reuse_from=reuse)
+        return self._start(
+            workflow, inputs, trigger="resume", resumed_from=old.id, reuse_from=reuse
+        )
 
     def retry(self, run_id: int, workflow: Workflow, *, force: bool = False) -> RunResult:
         """Run ``workflow`` again from scratch on run ``run_id``'s inputs (no reuse)."""
         old, inputs = self._previous(run_id, workflow, force=force)
-        return self._start(workflow, inputs, trigger="retry", resumed_from=old.id,
-                           use_cache=False)
+        return self._start(workflow, inputs, trigger="retry", resumed_from=old.id, use_cache=False)
 
     # -- set-up -----------------------------------------------------------
-    def _previous(self, run_id: int, workflow: Workflow, *,
-                  force: bool) -> tuple[RunRecord, dict[str, Any]]:
+    def _previous(
+        self, run_id: int, workflow: Workflow, *, force: bool
+    ) -> tuple[RunRecord, dict[str, Any]]:
         old = self.repository.get_run(run_id)
         if old is None:
             raise ConfigurationError(f"run {run_id} does not exist")
         if old.workflow != workflow.name:
-            raise ConfigurationError(f"run {run_id} is a {old.workflow!r} run, not "
-                                     f"{workflow.name!r}")
+            raise ConfigurationError(
+                f"run {run_id} is a {old.workflow!r} run, not {workflow.name!r}"
+            )
         if not old.status.finished and not force:
-            raise ConfigurationError(f"run {run_id} is still {old.status}; if its process "
-                                     "died, pass force to take it over")
-        inputs = {k: _values.decode(v, workflow.inputs.get(k, Any))
-                  for k, v in old.inputs.items()}
+            raise ConfigurationError(
+                f"run {run_id} is still {old.status}; if its process "
+                "died, pass force to take it over"
+            )
+        inputs = {k: _values.decode(v, workflow.inputs.get(k, Any)) for k, v in old.inputs.items()}
         return old, inputs
 
     def _executor(self, kind: str) -> Executor:
@@ -224,8 +228,10 @@ class Runner:
             return None, None
         section = getattr(self.settings, stage.config, None)
         if not isinstance(section, BaseModel):
-            raise ConfigurationError(f"stage {stage.name!r} asks for settings section "
-                                     f"{stage.config!r}, which does not exist")
+            raise ConfigurationError(
+                f"stage {stage.name!r} asks for settings section "
+                f"{stage.config!r}, which does not exist"
+            )
         if stage.config not in self._config_hashes:
             self._config_hashes[stage.config] = section_hash(section)
         return section, self._config_hashes[stage.config]
@@ -243,31 +249,48 @@ class Runner:
         missing = sorted(set(workflow.inputs) - set(inputs))
         extra = sorted(set(inputs) - set(workflow.inputs))
         if missing or extra:
-            raise DefinitionError(f"workflow {workflow.name!r} takes inputs "
-                                  f"{sorted(workflow.inputs)}; missing {missing}, unknown {extra}")
+            raise DefinitionError(
+                f"workflow {workflow.name!r} takes inputs "
+                f"{sorted(workflow.inputs)}; missing {missing}, unknown {extra}"
+            )
         for stage in workflow.stages:
             self._section(stage)
             if (stage.executor or self.default_executor) not in ("inline", "process", "dask"):
-                raise ConfigurationError(f"executor.kind = {self.default_executor!r}: not one "
-                                         "of inline, process, dask")
+                raise ConfigurationError(
+                    f"executor.kind = {self.default_executor!r}: not one of inline, process, dask"
+                )
         encoded = {k: _values.encode(v, workflow.inputs[k]) for k, v in inputs.items()}
         run = self.repository.create_run(
-            workflow.name, trigger=trigger, inputs=encoded,
-            config_hash=section_hash(self.settings), resumed_from=resumed_from)
+            workflow.name,
+            trigger=trigger,
+            inputs=encoded,
+            config_hash=section_hash(self.settings),
+            resumed_from=resumed_from,
+        )
         return self._execute(workflow, run.id, dict(inputs), reuse_from or {}, use_cache)
 
     # -- executing -------------------------------------------------------
-    def _execute(self, wf: Workflow, run_id: int, values: dict[str, Any],
-                 reuse_from: Mapping[str, StageAttemptRecord], use_cache: bool) -> RunResult:
+    def _execute(
+        self,
+        wf: Workflow,
+        run_id: int,
+        values: dict[str, Any],
+        reuse_from: Mapping[str, StageAttemptRecord],
+        use_cache: bool,
+    ) -> RunResult:
         with ExitStack() as stack:
-            stack.enter_context(structlog.contextvars.bound_contextvars(
-                run_id=run_id, workflow=wf.name))
+            stack.enter_context(
+                structlog.contextvars.bound_contextvars(run_id=run_id, workflow=wf.name)
+            )
             flush: Callable[[], None] = _no_flush
             if self.log_to_db:
                 logging = self.settings.logging
-                sink = BatchedLogSink(self.repository, batch_size=logging.db_batch_size,
-                                      flush_interval_s=logging.db_flush_interval_s,
-                                      run_id=run_id)
+                sink = BatchedLogSink(
+                    self.repository,
+                    batch_size=logging.db_batch_size,
+                    flush_interval_s=logging.db_flush_interval_s,
+                    run_id=run_id,
+                )
                 stack.callback(sink.close)
                 stack.enter_context(attached_sink(sink))
                 flush = sink.stage_ended
@@ -278,11 +301,18 @@ class Runner:
             metrics.RUNS_ACTIVE.labels(wf.name).inc()
             stack.callback(metrics.RUNS_ACTIVE.labels(wf.name).dec)
             scheduler = Scheduler(
-                self.repository, wf, run_id, values,
-                executor_for=lambda stage: self._executor(stage.executor
-                                                          or self.default_executor),
-                section_for=self._section, max_parallel=self.max_parallel, scratch=scratch,
-                reuse_from=reuse_from, use_cache=use_cache, flush=flush)
+                self.repository,
+                wf,
+                run_id,
+                values,
+                executor_for=lambda stage: self._executor(stage.executor or self.default_executor),
+                section_for=self._section,
+                max_parallel=self.max_parallel,
+                scratch=scratch,
+                reuse_from=reuse_from,
+                use_cache=use_cache,
+                flush=flush,
+            )
             self.repository.update_run(run_id, status=RunStatus.RUNNING, started_at=_now())
             _log.info("run.started", stages=len(wf.stages), max_parallel=self.max_parallel)
             try:
@@ -293,32 +323,47 @@ class Runner:
             return self._finish(wf, run_id, scheduler)
 
     def _finish(self, wf: Workflow, run_id: int, sched: Scheduler) -> RunResult:
-        critical = [n for n in wf.order
-                    if sched.status[n] in FAILED_STATES and wf.stage(n).critical]
+        critical = [
+            n for n in wf.order if sched.status[n] in FAILED_STATES and wf.stage(n).critical
+        ]
         status = RunStatus.FAILED if critical else RunStatus.COMPLETED
         error = str(sched.errors[critical[0]]) if critical else None
         produced = {p: v for p, v in sched.values.items() if p in wf.producers}
         types = wf.value_types()
         self.repository.update_run(
-            run_id, status=status, ended_at=_now(), error=error,
-            outputs={p: _values.encode(v, types[p]) for p, v in produced.items()})
+            run_id,
+            status=status,
+            ended_at=_now(),
+            error=error,
+            outputs={p: _values.encode(v, types[p]) for p, v in produced.items()},
+        )
         metrics.RUNS_TOTAL.labels(wf.name, status.value).inc()
         counts = dict(collections.Counter(s.value for s in sched.status.values()))
         if status is RunStatus.COMPLETED:
             _log.info("run.completed", stages=counts)
         else:
             _log.error("run.failed", stages=counts, error=error)
-        return RunResult(run_id, wf.name, status, produced, {
-            n: StageSummary(sched.status[n], sched.attempts[n], sched.errors.get(n),
-                            sched.reasons.get(n)) for n in wf.order})
+        return RunResult(
+            run_id,
+            wf.name,
+            status,
+            produced,
+            {
+                n: StageSummary(
+                    sched.status[n], sched.attempts[n], sched.errors.get(n), sched.reasons.get(n)
+                )
+                for n in wf.order
+            },
+        )
 
     def _abort(self, wf: Workflow, run_id: int, sched: Scheduler, exc: BaseException) -> None:
         """Record that the runner itself was interrupted or broke, as far as possible."""
         status = RunStatus.CANCELLED if isinstance(exc, KeyboardInterrupt) else RunStatus.CRASHED
         with contextlib.suppress(Exception):
             sched.abort(exc)
-            self.repository.update_run(run_id, status=status, ended_at=_now(),
-                                       error=f"{type(exc).__name__}: {exc}")
+            self.repository.update_run(
+                run_id, status=status, ended_at=_now(), error=f"{type(exc).__name__}: {exc}"
+            )
             metrics.RUNS_TOTAL.labels(wf.name, status.value).inc()
             _log.error("run.failed", status=status.value, error=repr(exc))
 

@@ -174,8 +174,10 @@ class Stage:
     def __post_init__(self) -> None:
         name = self.name
         if not isinstance(name, str) or not _NAME.match(name):
-            raise DefinitionError(f"stage name {name!r} must start with a letter and use "
-                                  "letters, digits, '_', '-', '.'")
+            raise DefinitionError(
+                f"stage name {name!r} must start with a letter and use "
+                "letters, digits, '_', '-', '.'"
+            )
         if not callable(self.fn):
             raise _fail(name, f"fn {self.fn!r} is not callable")
         produces = (self.produces,) if isinstance(self.produces, str) else tuple(self.produces)
@@ -183,33 +185,42 @@ class Stage:
         params = self._parameters()
         takes_kwargs = any(p.kind is p.VAR_KEYWORD for p in params.values())
         injected = frozenset(INJECTED & params.keys())
-        derived = tuple(n for n in params if n not in INJECTED
-                        and params[n].kind is not params[n].VAR_KEYWORD)
+        derived = tuple(
+            n for n in params if n not in INJECTED and params[n].kind is not params[n].VAR_KEYWORD
+        )
         if self.needs is None:
             needs = tuple(n for n in derived if params[n].default is params[n].empty)
         else:
             needs = (self.needs,) if isinstance(self.needs, str) else tuple(self.needs)
             unknown = [n for n in needs if n not in params] if not takes_kwargs else []
             if unknown:
-                raise _fail(name, f"needs {unknown} but {_qualname(self.fn)} has no such "
-                                  "parameter")
-            missing = [n for n in derived
-                       if n not in needs and params[n].default is params[n].empty]
+                raise _fail(name, f"needs {unknown} but {_qualname(self.fn)} has no such parameter")
+            missing = [
+                n for n in derived if n not in needs and params[n].default is params[n].empty
+            ]
             if missing:
-                raise _fail(name, f"parameter(s) {missing} of {_qualname(self.fn)} are neither "
-                                  f"needs nor injected resources {sorted(INJECTED)}")
+                raise _fail(
+                    name,
+                    f"parameter(s) {missing} of {_qualname(self.fn)} are neither "
+                    f"needs nor injected resources {sorted(INJECTED)}",
+                )
         for label, names in (("needs", needs), ("produces", produces)):
             bad = [n for n in names if not _IDENT.match(n) or n in INJECTED]
             if bad:
-                raise _fail(name, f"{label} {bad}: value names are identifiers and not one of "
-                                  f"{sorted(INJECTED)}")
+                raise _fail(
+                    name,
+                    f"{label} {bad}: value names are identifiers and not one of {sorted(INJECTED)}",
+                )
             if len(set(names)) != len(names):
                 raise _fail(name, f"{label} lists a name twice: {list(names)}")
         if set(needs) & set(produces):
             raise _fail(name, f"needs and produces share {sorted(set(needs) & set(produces))}")
         if "config" in injected and self.config is None:
-            raise _fail(name, "fn takes 'config' but the stage names no settings section "
-                              "(Stage(..., config='imaging'))")
+            raise _fail(
+                name,
+                "fn takes 'config' but the stage names no settings section "
+                "(Stage(..., config='imaging'))",
+            )
         if self.timeout_s is not None and not self.timeout_s > 0:
             raise _fail(name, f"timeout_s must be > 0, got {self.timeout_s}")
         if self.executor not in (None, "inline", "process", "dask"):
@@ -220,8 +231,11 @@ class Stage:
             if not callable(self.precondition):
                 raise _fail(name, "precondition is not callable")
             pre = _signature(self.precondition, name).parameters
-            extra = [n for n in pre if n not in needs and n != "config"
-                     and pre[n].default is pre[n].empty]
+            extra = [
+                n
+                for n in pre
+                if n not in needs and n != "config" and pre[n].default is pre[n].empty
+            ]
             if extra:
                 raise _fail(name, f"precondition takes {extra}, which the stage does not need")
         object.__setattr__(self, "produces", produces)
@@ -245,8 +259,11 @@ class Stage:
         params = _signature(self.fn, self.name).parameters
         for p in params.values():
             if p.kind in (p.POSITIONAL_ONLY, p.VAR_POSITIONAL):
-                raise _fail(self.name, f"parameter {p.name!r} of {_qualname(self.fn)} cannot be "
-                                       "passed by keyword; stages are called with keywords only")
+                raise _fail(
+                    self.name,
+                    f"parameter {p.name!r} of {_qualname(self.fn)} cannot be "
+                    "passed by keyword; stages are called with keywords only",
+                )
         return params
 
     def _product_types(self, produces: tuple[str, ...]) -> Mapping[str, Any]:
@@ -266,8 +283,11 @@ class Stage:
         if dataclasses.is_dataclass(returned):
             fields = {f.name: fields.get(f.name, Any) for f in dataclasses.fields(returned)}
         elif not hasattr(returned, "_fields"):
-            raise _fail(self.name, f"returns {returned!r} for several products; return a frozen "
-                                   "dataclass or NamedTuple with one field per product")
+            raise _fail(
+                self.name,
+                f"returns {returned!r} for several products; return a frozen "
+                "dataclass or NamedTuple with one field per product",
+            )
         missing = [p for p in produces if p not in fields]
         if missing:
             raise _fail(self.name, f"return type {_qualname(returned)} lacks field(s) {missing}")
@@ -279,15 +299,18 @@ class Stage:
         products = self.products
         if not products:
             if result is not None:
-                raise TypeError(f"stage {self.name!r} declares no products but returned "
-                                f"{type(result).__name__}")
+                raise TypeError(
+                    f"stage {self.name!r} declares no products but returned {type(result).__name__}"
+                )
             return {}
         if len(products) == 1:
             return {products[0]: result}
         missing = [p for p in products if not hasattr(result, p)]
         if missing:
-            raise TypeError(f"stage {self.name!r} returned {type(result).__name__} without "
-                            f"product field(s) {missing}")
+            raise TypeError(
+                f"stage {self.name!r} returned {type(result).__name__} without "
+                f"product field(s) {missing}"
+            )
         return {p: getattr(result, p) for p in products}
 
     def run_key(self, input_versions: Mapping[str, Any], config_hash: str | None) -> str:

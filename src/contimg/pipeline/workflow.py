@@ -65,8 +65,9 @@ class Workflow:
             if not isinstance(stage, Stage):
                 raise DefinitionError(f"workflow {self.name!r}: {stage!r} is not a Stage")
             if stage.name in by_name:
-                raise DefinitionError(f"workflow {self.name!r}: two stages are named "
-                                      f"{stage.name!r}")
+                raise DefinitionError(
+                    f"workflow {self.name!r}: two stages are named {stage.name!r}"
+                )
             by_name[stage.name] = stage
         producers: dict[str, str] = {}
         for stage in stages:
@@ -74,11 +75,13 @@ class Workflow:
                 if product in self.inputs:
                     raise DefinitionError(
                         f"workflow {self.name!r}: stage {stage.name!r} produces {product!r}, "
-                        "which is also a workflow input")
+                        "which is also a workflow input"
+                    )
                 if product in producers:
                     raise DefinitionError(
                         f"workflow {self.name!r}: product {product!r} is produced by both "
-                        f"stage {producers[product]!r} and stage {stage.name!r}")
+                        f"stage {producers[product]!r} and stage {stage.name!r}"
+                    )
                 producers[product] = stage.name
         deps: dict[str, frozenset[str]] = {}
         for stage in stages:
@@ -87,19 +90,24 @@ class Workflow:
                 raise DefinitionError(
                     f"workflow {self.name!r}: stage {stage.name!r} needs {unknown}, which no "
                     f"stage produces and which is not a workflow input "
-                    f"(inputs: {sorted(self.inputs)})")
+                    f"(inputs: {sorted(self.inputs)})"
+                )
             missing_after = [a for a in stage.after if a not in by_name]
             if missing_after:
-                raise DefinitionError(f"workflow {self.name!r}: stage {stage.name!r} runs "
-                                      f"after unknown stage(s) {missing_after}")
+                raise DefinitionError(
+                    f"workflow {self.name!r}: stage {stage.name!r} runs "
+                    f"after unknown stage(s) {missing_after}"
+                )
             deps[stage.name] = frozenset(
-                {producers[n] for n in stage.inputs if n in producers} | set(stage.after))
+                {producers[n] for n in stage.inputs if n in producers} | set(stage.after)
+            )
         try:
             order = tuple(graphlib.TopologicalSorter(deps).static_order())
         except graphlib.CycleError as exc:
             cycle = exc.args[1]
-            raise DefinitionError(f"workflow {self.name!r} has a cycle: "
-                                  + " -> ".join(repr(s) for s in cycle)) from None
+            raise DefinitionError(
+                f"workflow {self.name!r} has a cycle: " + " -> ".join(repr(s) for s in cycle)
+            ) from None
         object.__setattr__(self, "dependencies", deps)
         object.__setattr__(self, "producers", producers)
         object.__setattr__(self, "order", order)

@@ -35,5 +35,6 @@ def get_workflow(name: str, settings: Settings) -> Workflow:
         factory = WORKFLOWS[name]
     except KeyError:
         raise ConfigurationError(
-            f"unknown workflow {name!r}; known: {', '.join(sorted(WORKFLOWS))}") from None
+            f"unknown workflow {name!r}; known: {', '.join(sorted(WORKFLOWS))}"
+        ) from None
     return factory(settings)

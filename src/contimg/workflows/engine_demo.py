@@ -41,8 +41,9 @@ def samples(seed: int, count: int, config: PathsSettings) -> Path:
     """Write ``count`` Gaussian samples drawn with ``seed``, one per line."""
     rng = random.Random(seed)
     values = "\n".join(f"{rng.gauss(0.0, 1.0):.9f}" for _ in range(count))
-    return _write_atomically(config.workdir.absolute() / "demo" / f"samples-{seed}-{count}.txt",
-                             values + "\n")
+    return _write_atomically(
+        config.workdir.absolute() / "demo" / f"samples-{seed}-{count}.txt", values + "\n"
+    )
 
 
 def summary(samples: Path) -> Summary:
@@ -59,15 +60,17 @@ def histogram(samples: Path, config: PathsSettings) -> Path:
     for v in (float(x) for x in samples.read_text().split()):
         counts[min(7, max(0, math.floor(v) + 4))] += 1
     lines = [f"{lo:+d} {c}" for lo, c in zip(range(-4, 4), counts, strict=True)]
-    return _write_atomically(config.workdir.absolute() / "demo" / f"{samples.stem}.hist",
-                             "\n".join(lines) + "\n")
+    return _write_atomically(
+        config.workdir.absolute() / "demo" / f"{samples.stem}.hist", "\n".join(lines) + "\n"
+    )
 
 
 def report(summary: Summary, histogram: Path, config: PathsSettings) -> Path:
     """Write a JSON report of the summary and the histogram."""
     body = {"summary": asdict(summary), "histogram": histogram.read_text().split("\n")[:-1]}
-    return _write_atomically(config.workdir.absolute() / "demo" / f"{histogram.stem}.json",
-                             json.dumps(body, indent=2))
+    return _write_atomically(
+        config.workdir.absolute() / "demo" / f"{histogram.stem}.json", json.dumps(body, indent=2)
+    )
 
 
 def build(settings: Settings) -> Workflow:

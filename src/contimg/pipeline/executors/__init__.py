@@ -62,5 +62,6 @@ def make_executor(kind: str, settings: ExecutorSettings) -> Executor:
         factory = EXECUTORS[kind]
     except KeyError:
         raise ConfigurationError(
-            f"executor.kind = {kind!r}: not one of {sorted(EXECUTORS)}") from None
+            f"executor.kind = {kind!r}: not one of {sorted(EXECUTORS)}"
+        ) from None
     return factory(settings)

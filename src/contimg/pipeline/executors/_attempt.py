@@ -83,9 +83,12 @@ def timed_out(stage: Stage, timeout_s: float) -> AttemptOutcome:
     from contimg.pipeline.errors import StageTimeout
 
     error = StageTimeout(stage.name, timeout_s)
-    return AttemptOutcome(StageStatus.TIMED_OUT, error_type="StageTimeout",
-                          error_message=error.message,
-                          transient=stage.retry.is_transient(error))
+    return AttemptOutcome(
+        StageStatus.TIMED_OUT,
+        error_type="StageTimeout",
+        error_message=error.message,
+        transient=stage.retry.is_transient(error),
+    )
 
 
 def crashed(stage: Stage, exitcode: int | None, detail: str = "") -> AttemptOutcome:
@@ -93,9 +96,13 @@ def crashed(stage: Stage, exitcode: int | None, detail: str = "") -> AttemptOutc
     from contimg.pipeline.errors import StageCrashed
 
     error = StageCrashed(stage.name, exitcode, detail)
-    return AttemptOutcome(StageStatus.CRASHED, error_type="StageCrashed",
-                          error_message=error.message, exitcode=exitcode,
-                          transient=stage.retry.is_transient(error))
+    return AttemptOutcome(
+        StageStatus.CRASHED,
+        error_type="StageCrashed",
+        error_message=error.message,
+        exitcode=exitcode,
+        transient=stage.retry.is_transient(error),
+    )
 
 
 def _peak_rss_bytes() -> int:
@@ -159,8 +166,12 @@ def execute_attempt(
                 message = _check_scratch_space(call.scratch, stage.resources.scratch_mb)
             if message is not None:
                 error = PreconditionFailed(stage.name, str(message))
-                return AttemptOutcome(StageStatus.FAILED, error_type="PreconditionFailed",
-                                      error_message=error.message, logs=tuple(events))
+                return AttemptOutcome(
+                    StageStatus.FAILED,
+                    error_type="PreconditionFailed",
+                    error_message=error.message,
+                    logs=tuple(events),
+                )
             if "scratch" in stage.injected:
                 if call.scratch is None:
                     raise RuntimeError("the runner gave no scratch directory")
@@ -179,8 +190,13 @@ def execute_attempt(
             peak_rss_bytes=_peak_rss_bytes(),
             logs=tuple(events),
         )
-    return AttemptOutcome(StageStatus.COMPLETED, products=products, cpu_s=cpu_clock() - cpu0,
-                          peak_rss_bytes=_peak_rss_bytes(), logs=tuple(events))
+    return AttemptOutcome(
+        StageStatus.COMPLETED,
+        products=products,
+        cpu_s=cpu_clock() - cpu0,
+        peak_rss_bytes=_peak_rss_bytes(),
+        logs=tuple(events),
+    )
 
 
 def _check_scratch_space(scratch: Path, need_mb: int) -> str | None:

@@ -54,18 +54,23 @@ class DaskExecutor:
                 except ImportError as exc:  # pragma: no cover - a declared dependency
                     raise ConfigurationError(
                         "executor.kind = 'dask' needs the 'distributed' package: "
-                        "pip install 'dask[distributed]'") from exc
+                        "pip install 'dask[distributed]'"
+                    ) from exc
                 if self.address:
                     try:
                         self._client = Client(self.address, timeout="10s")
                     except OSError as exc:
                         raise ConfigurationError(
                             f"executor.address = {self.address!r}: cannot reach the Dask "
-                            f"scheduler ({exc})") from exc
+                            f"scheduler ({exc})"
+                        ) from exc
                 else:
                     self._cluster = LocalCluster(
-                        processes=False, n_workers=1, threads_per_worker=self.threads,
-                        dashboard_address=None)
+                        processes=False,
+                        n_workers=1,
+                        threads_per_worker=self.threads,
+                        dashboard_address=None,
+                    )
                     self._client = Client(self._cluster)
             return self._client
 
@@ -83,8 +88,11 @@ class DaskExecutor:
         except KilledWorker as exc:
             return crashed(call.stage, None, f"Dask worker died: {exc}")
         except Exception as exc:  # the task could not even be run (serialization, cancel)
-            return AttemptOutcome(StageStatus.FAILED, error_type=type(exc).__name__,
-                                  error_message=f"Dask could not run the attempt: {exc}")
+            return AttemptOutcome(
+                StageStatus.FAILED,
+                error_type=type(exc).__name__,
+                error_message=f"Dask could not run the attempt: {exc}",
+            )
 
     def close(self) -> None:
         """Close the client (and the LocalCluster it started)."""

@@ -53,17 +53,26 @@ def _child_main(conn: Connection, payload: bytes, sys_path: list[str]) -> None:
     try:
         call: AttemptCall = pickle.loads(payload)
     except Exception as exc:  # the callable's module cannot be imported here
-        outcome = AttemptOutcome(StageStatus.FAILED, error_type=type(exc).__name__,
-                                 error_message=f"cannot unpickle the attempt in the child: {exc}")
+        outcome = AttemptOutcome(
+            StageStatus.FAILED,
+            error_type=type(exc).__name__,
+            error_message=f"cannot unpickle the attempt in the child: {exc}",
+        )
     else:
         outcome = execute_attempt(call, cpu_clock=time.process_time)
     try:
         data = _dumps(outcome)
     except Exception as exc:
-        data = _dumps(AttemptOutcome(
-            StageStatus.FAILED, error_type=type(exc).__name__,
-            error_message=f"stage result cannot be sent back from the child: {exc}",
-            cpu_s=outcome.cpu_s, peak_rss_bytes=outcome.peak_rss_bytes, logs=outcome.logs))
+        data = _dumps(
+            AttemptOutcome(
+                StageStatus.FAILED,
+                error_type=type(exc).__name__,
+                error_message=f"stage result cannot be sent back from the child: {exc}",
+                cpu_s=outcome.cpu_s,
+                peak_rss_bytes=outcome.peak_rss_bytes,
+                logs=outcome.logs,
+            )
+        )
     conn.send_bytes(data)
     conn.close()
 
@@ -94,7 +103,8 @@ class ProcessExecutor:
         payload = _dumps(call)
         receiver, sender = self._ctx.Pipe(duplex=False)
         proc = self._ctx.Process(
-            target=_child_main, args=(sender, payload, [p or os.getcwd() for p in sys.path]),
+            target=_child_main,
+            args=(sender, payload, [p or os.getcwd() for p in sys.path]),
             name=f"contimg-{call.stage.name}-{call.attempt}",
         )
         with self._lock:
