@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine, RowMapping
 
 from contimg.state._base import SqlStore, as_utc, utcnow
+from contimg.state._calibration import CalibrationStore, SqlCalibrationStore
 from contimg.state._engine import SQLITE_BUSY_TIMEOUT_MS, create_state_engine, json_dumps
 from contimg.state._ingest import GroupStore, MsStore, SqlGroupStore, SqlMsStore
 from contimg.state._migrate import upgrade_engine
@@ -99,6 +100,7 @@ class SqlStateRepository(SqlStore):
         # -- product stores: one line per area, alphabetical ---------------
         # (see the contimg.state package docstring). Example:
         # self.groups: GroupStore = SqlGroupStore(engine)
+        self.calibration: CalibrationStore = SqlCalibrationStore(engine)
         self.groups: GroupStore = SqlGroupStore(engine)
         self.ms: MsStore = SqlMsStore(engine)
         self.mosaics: MosaicStore = SqlMosaicStore(engine)
