@@ -198,6 +198,12 @@ class FlaggingSettings(_Section):
     max_flag_fraction: float = Field(
         0.5, ge=0, le=1, description="Fail the stage when more than this fraction is flagged."
     )
+    aoflagger_strategy: Path | None = Field(
+        None, description="AOFlagger Lua strategy; default: the one shipped for DSA-110."
+    )
+    casa_mode: Literal["tfcrop", "rflag"] = Field(
+        "tfcrop", description="flagdata mode of the 'casa' backend."
+    )
 
 
 class CalibrationSettings(_Section):
@@ -218,6 +224,34 @@ class CalibrationSettings(_Section):
     )
     wait_timeout_s: float = Field(
         1800.0, gt=0, description="How long a target waits for a calibration set before going on uncalibrated."
+    )
+    refant_fallback: tuple[int, ...] = Field(
+        (*range(104, 117), 117),
+        description="Stations tried in order when the preferred reference antenna is unusable.",
+    )
+    refant_max_flag_fraction: float = Field(
+        0.5, ge=0, le=1, description="A reference antenna may have at most this fraction flagged."
+    )
+    solve_delay: bool = Field(False, description="Solve for antenna delays (K) before the bandpass.")
+    short_solint: str | None = Field(
+        None, description="Also solve phase-only gains on this interval (e.g. '60s'); unset: inf only."
+    )
+    min_snr: float = Field(3.0, ge=0, description="CASA minsnr: solutions below it are flagged.")
+    min_beam_response: float = Field(
+        0.1, ge=0, le=1, description="Use only fields where the calibrator's primary-beam response is at least this."
+    )
+    max_input_flag_fraction: float = Field(
+        0.9, ge=0, le=1, description="Do not solve when more of the calibrator data are flagged (set rejected)."
+    )
+    qa_max_flagged_fraction: float = Field(
+        0.3, ge=0, le=1, description="QA: largest flagged fraction of solutions per table."
+    )
+    qa_min_snr: float = Field(5.0, ge=0, description="QA: smallest median solution SNR per table.")
+    qa_max_amp_scatter: float = Field(
+        0.2, gt=0, description="QA: largest relative channel-to-channel amplitude scatter of solutions."
+    )
+    qa_max_phase_scatter_deg: float = Field(
+        20.0, gt=0, description="QA: largest channel-to-channel phase scatter of solutions, degrees."
     )
 
 
