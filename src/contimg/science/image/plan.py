@@ -1,0 +1,66 @@
+"""The resolved imaging plan handed to a backend (every choice already made)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["BackendImages", "ImagingPlan"]
+
+
+@dataclass(frozen=True)
+class ImagingPlan:
+    """One imaging run, fully resolved (no "auto" left).
+
+    Attributes
+    ----------
+    ms : Path
+        Measurement Set to grid (single phase centre).
+    prefix : Path
+        Output prefix; backends write ``<prefix>-image.fits`` etc.
+    size : int
+        Image width = height, pixels.
+    cell_arcsec : float
+        Pixel size.
+    robust : float
+        Briggs robust.
+    niter : int
+        Maximum clean iterations.
+    mgain : float
+        Major-cycle gain.
+    auto_mask, auto_threshold : float
+        Auto-masking and stopping thresholds (sigma).
+    threads : int
+        Threads the imager may use.
+    memory_gb : float
+        Memory limit.
+    data_column : str
+        Visibility column.
+    scratch : Path
+        Directory for the imager's temporary files.
+    """
+
+    ms: Path
+    prefix: Path
+    size: int
+    cell_arcsec: float
+    robust: float
+    niter: int
+    mgain: float
+    auto_mask: float
+    auto_threshold: float
+    threads: int
+    memory_gb: float
+    data_column: str
+    scratch: Path
+
+
+@dataclass(frozen=True)
+class BackendImages:
+    """FITS files a backend made (Stokes I, one plane)."""
+
+    image: Path
+    psf: Path
+    residual: Path
+    model: Path
+    software: str

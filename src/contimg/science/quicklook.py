@@ -1,0 +1,108 @@
+"""Quicklook PNG of an image: asinh stretch, beam ellipse, found sources marked."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from astropy.io import fits
+from astropy.wcs import WCS, FITSFixedWarning
+
+__all__ = ["write_quicklook"]
+
+
+def _robust_rms(data: np.ndarray) -> float:
+    finite = data[np.isfinite(data)]
+    if finite.size == 0:
+        return 0.0
+    return float(1.4826 * np.median(np.abs(finite - np.median(finite))))
+
+
+def write_quicklook(
+    image: Path,
+    png: Path,
+    *,
+    title: str = "",
+    rms_jy: float | None = None,
+    sources: Sequence[tuple[float, float]] = (),
+    dpi: int = 100,
+) -> Path:
+    """Render ``image`` to ``png`` (written to a temporary name, then renamed).
+
+    Parameters
+    ----------
+    image : Path
+        FITS image (celestial WCS, extra axes of length 1).
+    png : Path
+        Output PNG.
+    title : str
+        Title prefix (the group id); the rms is appended.
+    rms_jy : float, optional
+        Image rms for the title and the stretch; default the MAD of the image.
+    sources : sequence of (ra_deg, dec_deg)
+        Found sources to mark with circles.
+    dpi : int
+        Resolution (the figure is 8 x 8 inches).
+
+    Returns
+    -------
+    Path
+        ``png``.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+    from matplotlib.patches import Ellipse
+
+    with fits.open(image) as hdul:
+        header = hdul[0].header
+        data = np.squeeze(np.asarray(hdul[0].data, dtype=np.float64))
+    with warnings.catch_warnings():
+        # WSClean headers trigger astropy's harmless 'datfix' notes (MJD-OBS from DATE-OBS).
+        warnings.simplefilter("ignore", FITSFixedWarning)
+        wcs = WCS(header).celestial
+    rms = rms_jy if rms_jy is not None else _robust_rms(data)
+    finite = data[np.isfinite(data)]
+    vmax = float(np.max(finite)) if finite.size else 1.0
+    scale = max(rms, 1e-12) * 3.0
+    stretched = np.arcsinh(data / scale)
+    lo = np.arcsinh(-3.0 * max(rms, 1e-12) / scale)
+    hi = np.arcsinh(max(vmax, 5 * rms) / scale)
+
+    fig = Figure(figsize=(8, 8))
+    ax = fig.add_subplot(projection=wcs)
+    ax.imshow(stretched, origin="lower", cmap="inferno", vmin=lo, vmax=hi, interpolation="nearest")
+    ax.set_xlabel("RA")
+    ax.set_ylabel("Dec")
+    if "BMAJ" in header and header.get("CDELT2"):
+        pix = abs(float(header["CDELT2"]))
+        bmaj, bmin = float(header["BMAJ"]) / pix, float(header["BMIN"]) / pix
+        ny = data.shape[0]
+        xy = (0.05 * data.shape[1] + bmaj, 0.05 * ny + bmaj)
+        ax.add_patch(
+            Ellipse(
+                xy,
+                width=bmin,
+                height=bmaj,
+                angle=float(header.get("BPA", 0.0)),
+                edgecolor="cyan",
+                facecolor="none",
+                linewidth=1.5,
+            )
+        )
+    if len(sources):
+        radec = np.asarray(sources, dtype=float)
+        x, y = wcs.wcs_world2pix(radec[:, 0], radec[:, 1], 0)
+        radius = max(6.0, data.shape[0] / 80)
+        ax.scatter(x, y, s=(2 * radius) ** 2, facecolors="none", edgecolors="lime", linewidths=0.8)
+    label = f"{title}  rms {rms * 1e3:.2f} mJy/beam" if title else f"rms {rms * 1e3:.2f} mJy/beam"
+    ax.set_title(label)
+    png = Path(png)
+    tmp = png.with_name(f".{png.stem}.tmp{os.getpid()}.png")
+    fig.savefig(tmp, dpi=dpi)
+    os.replace(tmp, png)
+    return png
