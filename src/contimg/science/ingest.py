@@ -44,6 +44,7 @@ __all__ = [
     "read_header",
     "scan_directory",
     "select_groups",
+    "stable_subset",
 ]
 
 #: Subband files in a whole DSA-110 group.
@@ -203,6 +204,25 @@ def is_stable(path: Path | str, wait_s: float) -> bool:
         after.st_size,
         after.st_mtime_ns,
     ) and after.st_size > 0
+
+
+def stable_subset(paths: Sequence[Path], wait_s: float) -> list[Path]:
+    """Return the paths whose size and mtime stay unchanged over one shared ``wait_s`` wait.
+
+    The batch form of :func:`is_stable`: a directory of files costs one wait, not one each.
+    """
+
+    def _sig(p: Path) -> tuple[int, int] | None:
+        try:
+            st = os.stat(p)
+        except FileNotFoundError:
+            return None
+        return (st.st_size, st.st_mtime_ns) if st.st_size > 0 else None
+
+    before = {p: _sig(p) for p in paths}
+    if wait_s > 0 and paths:
+        time.sleep(wait_s)
+    return [p for p in paths if before[p] is not None and _sig(p) == before[p]]
 
 
 def probe_file(path: Path | str, *, stable_wait_s: float = 0.0) -> SubbandFile | None:
