@@ -276,6 +276,23 @@ class ImagingSettings(_Section):
     pb_limit: float = Field(
         0.2, gt=0, lt=1, description="Primary-beam corrected images are masked below this beam level."
     )
+    data_column: Literal["auto", "DATA", "CORRECTED_DATA"] = Field(
+        "auto", description="Column to image; auto = CORRECTED_DATA when calibrated, else DATA."
+    )
+    source_snr: float = Field(5.0, gt=0, description="Source-finding detection threshold, sigma.")
+    crossmatch_radius_arcsec: float = Field(
+        30.0, gt=0, description="Maximum separation of a match to the reference catalogue."
+    )
+    qa_max_rms_jy: float = Field(0.01, gt=0, description="QA: largest acceptable image rms, Jy/beam.")
+    qa_min_dynamic_range: float = Field(
+        20.0, ge=0, description="QA: smallest acceptable peak / rms."
+    )
+    qa_max_flux_ratio_error: float = Field(
+        0.2, ge=0, description="QA: largest acceptable |median(measured / reference flux) - 1|."
+    )
+    qa_max_offset_arcsec: float = Field(
+        10.0, ge=0, description="QA: largest acceptable median astrometric offset from the reference."
+    )
 
 
 class MosaicSettings(_Section):
