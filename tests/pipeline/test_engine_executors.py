@@ -124,3 +124,14 @@ def test_stage_preference_overrides_the_default(shared_runners: dict) -> None:
     result = shared_runners["inline"].run(wf, {"seconds": 0.0})
     executors = {r.stage: r.executor for r in shared_runners["repo"].list_attempts(result.run_id)}
     assert executors == {"isolated": "process", "plain": "inline"}
+
+
+def test_process_executor_runs_closures_by_value(shared_runners: dict) -> None:
+    factor = 7  # a closure: plain pickle refuses it, cloudpickle sends it by value
+    wf = Workflow(
+        "closure",
+        [Stage("scale", lambda x: x * factor, produces="y", executor="process")],
+        inputs={"x": int},
+    )
+    result = shared_runners["inline"].run(wf, {"x": 6})
+    assert result.outputs == {"y": 42}
