@@ -12,6 +12,7 @@ from contimg.instrument import (
     load_layout,
     spread_selection,
 )
+from contimg.instrument.stations import _packaged_layout
 
 WGS84_A = 6_378_137.0
 WGS84_B = 6_356_752.314245
@@ -38,6 +39,7 @@ def test_dsa110_layout_has_117_stations_near_ellipsoid() -> None:
 
 
 def test_dsa117_missing_elevation_filled_with_median_and_warned() -> None:
+    _packaged_layout.cache_clear()  # the packaged file is parsed once per process
     with capture_logs() as logs:
         layout = load_layout()
     events = [e for e in logs if e["event"] == "stations.elevation_filled"]

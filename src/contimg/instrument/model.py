@@ -119,12 +119,7 @@ class Instrument:
 
             settings = InstrumentSettings()
         return cls(
-            site=Site(
-                telescope_name=settings.telescope_name,
-                latitude_deg=settings.site_latitude_deg,
-                longitude_deg=settings.site_longitude_deg,
-                altitude_m=settings.site_altitude_m,
-            ),
+            site=Site.from_settings(settings),
             layout=load_layout(settings.station_file),
             band=Band(
                 f_top_hz=settings.f_top_hz,

@@ -13,6 +13,8 @@ from contimg.instrument.stations import geodetic_to_itrf
 if TYPE_CHECKING:
     from astropy.coordinates import EarthLocation
 
+    from contimg.config.settings import InstrumentSettings
+
 __all__ = ["Site"]
 
 
@@ -34,6 +36,20 @@ class Site:
     latitude_deg: float
     longitude_deg: float
     altitude_m: float
+
+    @classmethod
+    def from_settings(cls, settings: InstrumentSettings | None = None) -> Site:
+        """Build the site from the ``instrument`` settings section (default: DSA-110)."""
+        if settings is None:
+            from contimg.config.settings import InstrumentSettings
+
+            settings = InstrumentSettings()
+        return cls(
+            telescope_name=settings.telescope_name,
+            latitude_deg=settings.site_latitude_deg,
+            longitude_deg=settings.site_longitude_deg,
+            altitude_m=settings.site_altitude_m,
+        )
 
     @cached_property
     def itrf_m(self) -> np.ndarray:

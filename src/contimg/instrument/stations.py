@@ -12,6 +12,7 @@ import csv
 import io
 import re
 from dataclasses import dataclass
+from functools import cache
 from importlib import resources
 from pathlib import Path
 
@@ -215,6 +216,13 @@ def _parse(text: str, source: str) -> ArrayLayout:
     )
 
 
+@cache
+def _packaged_layout() -> ArrayLayout:
+    # parsed (and its hole warned about) once per process: the result is immutable
+    resource = resources.files("contimg.instrument") / "data" / DEFAULT_STATION_FILE
+    return _parse(resource.read_text(encoding="utf-8"), f"contimg:{DEFAULT_STATION_FILE}")
+
+
 def load_layout(station_file: Path | str | None = None) -> ArrayLayout:
     """Read a station coordinate CSV.
 
@@ -223,8 +231,8 @@ def load_layout(station_file: Path | str | None = None) -> ArrayLayout:
     station_file : path, optional
         CSV with a header row naming station, latitude, longitude and elevation columns
         (title lines before it and empty columns are skipped). Default: the DSA-110 file
-        shipped with contimg. A missing elevation is filled with the array median and a
-        ``stations.elevation_filled`` warning is logged.
+        shipped with contimg (parsed once per process). A missing elevation is filled
+        with the array median and a ``stations.elevation_filled`` warning is logged.
 
     Returns
     -------
@@ -236,8 +244,7 @@ def load_layout(station_file: Path | str | None = None) -> ArrayLayout:
         If the file is unreadable or malformed (the message names file, row and column).
     """
     if station_file is None:
-        resource = resources.files("contimg.instrument") / "data" / DEFAULT_STATION_FILE
-        return _parse(resource.read_text(encoding="utf-8"), f"contimg:{DEFAULT_STATION_FILE}")
+        return _packaged_layout()
     path = Path(station_file)
     try:
         text = path.read_text(encoding="utf-8")

@@ -6,5 +6,12 @@ from contimg.science.catalog.calibrators import (
     get_calibrator,
     load_calibrators,
 )
+from contimg.science.catalog.transit import transit_time
 
-__all__ = ["Calibrator", "CalibratorNotFoundError", "get_calibrator", "load_calibrators"]
+__all__ = [
+    "Calibrator",
+    "CalibratorNotFoundError",
+    "get_calibrator",
+    "load_calibrators",
+    "transit_time",
+]
