@@ -6,12 +6,5 @@ from contimg.science.catalog.calibrators import (
     get_calibrator,
     load_calibrators,
 )
-from contimg.science.catalog.transit import transit_time
 
-__all__ = [
-    "Calibrator",
-    "CalibratorNotFoundError",
-    "get_calibrator",
-    "load_calibrators",
-    "transit_time",
-]
+__all__ = ["Calibrator", "CalibratorNotFoundError", "get_calibrator", "load_calibrators"]

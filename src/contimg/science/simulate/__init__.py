@@ -6,6 +6,7 @@ The visibility and gain conventions are spelled out in every group's truth.json
 
 from contimg.science.simulate._corruptions import Corruptions
 from contimg.science.simulate._scales import SCALES, SimulationScale, get_scale
+from contimg.science.simulate._transit import transit_time
 from contimg.science.simulate._truth import GAIN_CONVENTION, TRUTH_SCHEMA, VISIBILITY_CONVENTION
 from contimg.science.simulate.core import (
     DEFAULT_DEC_DEG,
@@ -32,4 +33,5 @@ __all__ = [
     "simulate_groups",
     "start_for_transit",
     "strip_sky",
+    "transit_time",
 ]

@@ -14,7 +14,7 @@ import structlog
 
 from contimg.instrument.model import Instrument, spread_selection
 from contimg.instrument.naming import format_timestamp
-from contimg.science.catalog import Calibrator, get_calibrator, transit_time
+from contimg.science.catalog import Calibrator, get_calibrator
 from contimg.science.simulate import _corruptions as corr_mod
 from contimg.science.simulate._corruptions import Corruptions, rng_for
 from contimg.science.simulate._engine import apparent_flux, group_geometry, sky_chunk
@@ -26,6 +26,7 @@ from contimg.science.simulate._files import (
     uvdata_template,
 )
 from contimg.science.simulate._scales import SimulationScale, get_scale
+from contimg.science.simulate._transit import transit_time
 from contimg.science.simulate._truth import (
     GAIN_CONVENTION,
     VISIBILITY_CONVENTION,
