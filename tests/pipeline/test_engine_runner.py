@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from contimg.config.settings import Settings
-from contimg.pipeline import RetryPolicy, Runner, Stage, Workflow
+from contimg.pipeline import ConfigurationError, RetryPolicy, Runner, Stage, Workflow
 from contimg.state import RunStatus, SqlStateRepository, StageStatus, open_repository
 
 from ._engine_stages import Stats, doubled, flaky_counter, numbers, stats, value_error
@@ -364,3 +364,22 @@ def test_resume_reruns_only_what_did_not_complete(tmp_path: Path, settings: Sett
     assert ran == {"gate", "final"}
     assert resumed.stages["numbers"].skip_reason == f"resumed: run {failed.run_id}"
     assert resumed.outputs["final"] == pytest.approx(5 / 3 + 1)
+
+
+def test_resume_rebuilds_the_workflow_from_the_registry(
+    repo: SqlStateRepository, settings: Settings
+) -> None:
+    def build(_settings: Settings) -> Workflow:
+        return Workflow(
+            "registered", [Stage("bad", value_error, produces="x")], inputs={"count": int}
+        )
+
+    with Runner(repo, settings, workflows={"registered": build}) as runner:
+        first = runner.run(build(settings), {"count": 2})
+        again = runner.resume(first.run_id)
+        assert repo.get_run(again.run_id).resumed_from == first.run_id
+        assert again.stages["bad"].error.message == "bad count 2"
+        with pytest.raises(ConfigurationError, match="no such workflow is registered"):
+            Runner(repo, settings).resume(first.run_id)
+        with pytest.raises(ConfigurationError, match="run 99 does not exist"):
+            runner.resume(99)

@@ -165,17 +165,13 @@ def _rerun(
     run_id: int, workdir: Any, config: Any, sets: Any, as_json: bool, *, resume: bool, force: bool
 ) -> None:
     from contimg.pipeline import ContimgError, Runner
-    from contimg.workflows import get_workflow
+    from contimg.workflows import WORKFLOWS
 
     with cli_context(workdir, config, sets) as ctx:
-        old = ctx.repository.get_run(run_id)
-        if old is None:
-            raise fail_usage(f"run {run_id} does not exist")
         try:
-            workflow = get_workflow(old.workflow, ctx.settings)
-            with Runner(ctx.repository, ctx.settings) as runner:
+            with Runner(ctx.repository, ctx.settings, workflows=WORKFLOWS) as runner:
                 rerun = runner.resume if resume else runner.retry
-                result = rerun(run_id, workflow, force=force)
+                result = rerun(run_id, force=force)
         except ContimgError as exc:
             if exc.exit_code == 2:
                 raise fail_usage(str(exc)) from None

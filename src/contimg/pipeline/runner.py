@@ -114,6 +114,10 @@ class Runner:
     log_to_db : bool
         Stream the run's log events into the store (needs
         :func:`contimg.observability.configure_logging`, as the CLI does).
+    workflows : mapping, optional
+        Workflow name -> factory(settings), used by :meth:`resume` and
+        :meth:`retry` to rebuild a run's workflow when none is given
+        (e.g. :data:`contimg.workflows.WORKFLOWS`).
 
     Notes
     -----
@@ -132,8 +136,10 @@ class Runner:
         max_parallel: int | None = None,
         scratch_dir: Path | None = None,
         log_to_db: bool = True,
+        workflows: Mapping[str, Callable[[Settings], Workflow]] | None = None,
     ) -> None:
         self.repository = repository
+        self.workflows = dict(workflows or {})
         self.settings = settings or Settings()
         self.default_executor = executor or self.settings.executor.kind
         self.max_parallel = max_parallel or self.settings.executor.max_parallel
@@ -174,16 +180,19 @@ class Runner:
         """
         return self._start(workflow, inputs or {}, trigger=trigger, use_cache=use_cache)
 
-    def resume(self, run_id: int, workflow: Workflow, *, force: bool = False) -> RunResult:
+    def resume(
+        self, run_id: int, workflow: Workflow | None = None, *, force: bool = False
+    ) -> RunResult:
         """Run again what did not complete in run ``run_id``, reusing what did.
 
         A new run (``resumed_from = run_id``) on the same inputs: a stage whose
         completed attempt in the old run has the same run key and whose output
         paths still exist is skipped (``resumed: run N``); the rest runs.
         ``force`` allows resuming a run still recorded as pending/running (its
-        runner died without saying so).
+        runner died without saying so). Without ``workflow``, the run's
+        workflow is rebuilt from the ``workflows`` registry by name.
         """
-        old, inputs = self._previous(run_id, workflow, force=force)
+        old, workflow, inputs = self._previous(run_id, workflow, force=force)
         reuse: dict[str, StageAttemptRecord] = {}
         for rec in self.repository.list_attempts(old.id):
             if rec.status is StageStatus.COMPLETED or (
@@ -194,18 +203,27 @@ class Runner:
             workflow, inputs, trigger="resume", resumed_from=old.id, reuse_from=reuse
         )
 
-    def retry(self, run_id: int, workflow: Workflow, *, force: bool = False) -> RunResult:
-        """Run ``workflow`` again from scratch on run ``run_id``'s inputs (no reuse)."""
-        old, inputs = self._previous(run_id, workflow, force=force)
+    def retry(
+        self, run_id: int, workflow: Workflow | None = None, *, force: bool = False
+    ) -> RunResult:
+        """Run a run's workflow again from scratch on the same inputs (no reuse)."""
+        old, workflow, inputs = self._previous(run_id, workflow, force=force)
         return self._start(workflow, inputs, trigger="retry", resumed_from=old.id, use_cache=False)
 
     # -- set-up -----------------------------------------------------------
     def _previous(
-        self, run_id: int, workflow: Workflow, *, force: bool
-    ) -> tuple[RunRecord, dict[str, Any]]:
+        self, run_id: int, workflow: Workflow | None, *, force: bool
+    ) -> tuple[RunRecord, Workflow, dict[str, Any]]:
         old = self.repository.get_run(run_id)
         if old is None:
             raise ConfigurationError(f"run {run_id} does not exist")
+        if workflow is None:
+            if old.workflow not in self.workflows:
+                raise ConfigurationError(
+                    f"run {run_id} is a {old.workflow!r} run; no such workflow is registered "
+                    f"(known: {', '.join(sorted(self.workflows)) or 'none'})"
+                )
+            workflow = self.workflows[old.workflow](self.settings)
         if old.workflow != workflow.name:
             raise ConfigurationError(
                 f"run {run_id} is a {old.workflow!r} run, not {workflow.name!r}"
@@ -216,7 +234,7 @@ class Runner:
                 "died, pass force to take it over"
             )
         inputs = {k: _values.decode(v, workflow.inputs.get(k, Any)) for k, v in old.inputs.items()}
-        return old, inputs
+        return old, workflow, inputs
 
     def _executor(self, kind: str) -> Executor:
         if kind not in self._executors:
