@@ -7,6 +7,7 @@ import typer
 from contimg import __version__
 from contimg.cli import config as config_cli
 from contimg.cli import convert as convert_cli
+from contimg.cli import images as images_cli
 from contimg.cli import mosaics as mosaics_cli
 from contimg.cli import runs as runs_cli
 from contimg.cli import sources as sources_cli
@@ -20,6 +21,7 @@ app = typer.Typer(
 )
 app.add_typer(config_cli.app, name="config")
 app.command("convert")(convert_cli.convert)
+app.add_typer(images_cli.app, name="images")
 app.add_typer(mosaics_cli.app, name="mosaics")
 app.add_typer(runs_cli.app, name="runs")
 app.add_typer(sources_cli.app, name="sources")

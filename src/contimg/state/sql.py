@@ -21,6 +21,7 @@ from sqlalchemy.engine import Engine, RowMapping
 from contimg.state._base import SqlStore, as_utc, utcnow
 from contimg.state._calibration import CalibrationStore, SqlCalibrationStore
 from contimg.state._engine import SQLITE_BUSY_TIMEOUT_MS, create_state_engine, json_dumps
+from contimg.state._images import ImageStore, SqlImageStore
 from contimg.state._ingest import GroupStore, MsStore, SqlGroupStore, SqlMsStore
 from contimg.state._migrate import upgrade_engine
 from contimg.state._variability import (
@@ -102,6 +103,7 @@ class SqlStateRepository(SqlStore):
         # self.groups: GroupStore = SqlGroupStore(engine)
         self.calibration: CalibrationStore = SqlCalibrationStore(engine)
         self.groups: GroupStore = SqlGroupStore(engine)
+        self.images: ImageStore = SqlImageStore(engine)
         self.ms: MsStore = SqlMsStore(engine)
         self.mosaics: MosaicStore = SqlMosaicStore(engine)
         self.sources: SourceStore = SqlSourceStore(engine)
