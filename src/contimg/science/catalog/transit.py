@@ -1,6 +1,9 @@
 """Calibrator transits for a drift-scan pointing: when, and in which field of a group.
 
-A source transits when the local apparent sidereal time equals its right ascension. A
+A source transits when its apparent hour angle is zero: apparent RA (precessed to the date,
+pyuvdata ``calc_app_coords``, as the simulator and ``UVData.phase`` use) equals the apparent
+LST. Comparing the J2000 RA with the LST instead is off by the precession since 2000 (~80 s of
+time in 2026). A
 calibrator *serves* a group when it lies within ``max_dec_offset_deg`` of the pointing
 declination, is at least ``min_flux_jy`` at 1.4 GHz and transits within the group's time span
 (widened by half an integration). Its field is the integration where its primary-beam-weighted
@@ -12,10 +15,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import numpy as np
 
 from contimg.instrument.beam import airy_beam
+from contimg.instrument.site import Site
 from contimg.science.catalog.calibrators import Calibrator
 
 __all__ = [
@@ -27,47 +32,58 @@ __all__ = [
 ]
 
 _SIDEREAL_DAY_S = 86164.0905
-_DSA_LAT_DEG = 37.2314
-_DSA_LON_DEG = -118.2817
-_DSA_ALT_M = 1222.0
 _DISH_M = 4.65
 
 
-def _lst_deg(times: Sequence[datetime], lon_deg: float) -> np.ndarray:
-    import astropy.units as u
-    from astropy.time import Time
-
-    t = Time([x.astimezone(UTC).replace(tzinfo=None) for x in times], scale="utc")
-    return np.asarray(t.sidereal_time("apparent", longitude=lon_deg * u.deg).deg)
+_SIDEREAL_RATE = 1.002737909350795  # sidereal days per solar (UT1) day
 
 
-def next_transit(ra_deg: float, after: datetime, *, lon_deg: float = _DSA_LON_DEG) -> datetime:
-    """First time at or after ``after`` when the local apparent sidereal time equals ``ra_deg``.
+def _apparent_hour_angle(ra_deg: float, dec_deg: float, jd: float, site: Site) -> float:
+    from pyuvdata.utils.phasing import calc_app_coords
+    from pyuvdata.utils.times import get_lst_for_time
+
+    location = site.earth_location()
+    jd_arr = np.array([jd])
+    lst = get_lst_for_time(jd_arr, telescope_loc=location)
+    app_ra, _ = calc_app_coords(
+        lon_coord=np.deg2rad(ra_deg),
+        lat_coord=np.deg2rad(dec_deg),
+        coord_frame="icrs",
+        coord_epoch=2000.0,
+        time_array=jd_arr,
+        lst_array=lst,
+        telescope_loc=location,
+        all_times_unique=True,
+    )
+    return float(np.angle(np.exp(1j * (lst[0] - app_ra[0]))))  # wrapped to (-pi, pi]
+
+
+def next_transit(
+    ra_deg: float, after: datetime, *, dec_deg: float = 0.0, site: Site | None = None
+) -> datetime:
+    """First meridian transit (apparent hour angle 0) at or after ``after``.
 
     Parameters
     ----------
-    ra_deg : float
-        Right ascension, degrees.
+    ra_deg, dec_deg : float
+        J2000 position, degrees (precession moves the apparent RA with the declination).
     after : datetime
         Aware start time.
-    lon_deg : float
-        East longitude of the site, degrees.
+    site : Site, optional
+        Default: the configured array site (DSA-110).
 
     Returns
     -------
     datetime
         Transit time (UTC), accurate to well under a second.
     """
-    t = after.astimezone(UTC)
-    for _ in range(3):  # fixed-point iteration converges in two steps
-        lst = float(_lst_deg([t], lon_deg)[0])
-        dt = ((ra_deg - lst) % 360.0) / 360.0 * _SIDEREAL_DAY_S
-        if dt > _SIDEREAL_DAY_S - 1.0:  # already at transit
-            dt -= _SIDEREAL_DAY_S
-        if abs(dt) < 1e-3:
-            break
-        t = t + timedelta(seconds=dt)
-    return t
+    site = site or Site.from_settings()
+    jd0 = 2440587.5 + after.timestamp() / 86400.0
+    ha = _apparent_hour_angle(ra_deg, dec_deg, jd0, site)
+    jd = jd0 + ((-ha) % (2 * np.pi)) / (2 * np.pi * _SIDEREAL_RATE)
+    for _ in range(2):
+        jd -= _apparent_hour_angle(ra_deg, dec_deg, jd, site) / (2 * np.pi * _SIDEREAL_RATE)
+    return datetime.fromtimestamp((jd - 2440587.5) * 86400.0, tz=UTC)
 
 
 @dataclass(frozen=True)
@@ -79,7 +95,7 @@ class CalibratorTransit:
     calibrator : Calibrator
         The source.
     transit_time : datetime
-        UTC time when LST = RA.
+        UTC time of the meridian crossing (apparent hour angle 0).
     dec_offset_deg : float
         ``calibrator.dec - pointing_dec``.
     peak_beam_response : float
@@ -133,7 +149,7 @@ def _beam_response(offset_deg: np.ndarray) -> np.ndarray:
     return np.asarray(airy_beam(np.deg2rad(offset_deg), 1.4e9, _DISH_M))
 
 
-def _separation_deg(ra1: float, dec1: float, ra2: np.ndarray, dec2: np.ndarray) -> np.ndarray:
+def _separation_deg(ra1: Any, dec1: Any, ra2: Any, dec2: Any) -> np.ndarray:
     r1, d1, r2, d2 = map(np.deg2rad, (ra1, dec1, np.asarray(ra2), np.asarray(dec2)))
     cos = np.sin(d1) * np.sin(d2) + np.cos(d1) * np.cos(d2) * np.cos(r1 - r2)
     return np.rad2deg(np.arccos(np.clip(cos, -1.0, 1.0)))
@@ -173,7 +189,7 @@ def upcoming_transits(
     out: list[CalibratorTransit] = []
     end = start + timedelta(hours=hours)
     for cal in _candidates(calibrators, pointing_dec_deg, max_dec_offset_deg, min_flux_jy):
-        t = next_transit(cal.ra_deg, start)
+        t = next_transit(cal.ra_deg, start, dec_deg=cal.dec_deg)
         while t < end:
             offset = cal.dec_deg - pointing_dec_deg
             response = float(_beam_response(np.array([abs(offset)]))[0])
@@ -225,13 +241,14 @@ def calibrator_for_group(
             f"no calibrator >= {min_flux_jy:g} Jy within {max_dec_offset_deg:g} deg of "
             f"dec {pointing_dec_deg:+.2f}",
         )
-    lst = _lst_deg(times, _DSA_LON_DEG)  # beam centre RA of each field
     best: GroupCalibrator | None = None
     for cal in cands:
-        transit = next_transit(cal.ra_deg, t0)
+        transit = next_transit(cal.ra_deg, t0, dec_deg=cal.dec_deg)
         if transit > t1:
             continue
-        sep = _separation_deg(cal.ra_deg, cal.dec_deg, lst, np.full(len(lst), pointing_dec_deg))
+        # hour angle of the calibrator at each field; the beam centre is at hour angle 0
+        ha_deg = np.array([(t - transit).total_seconds() for t in times]) / _SIDEREAL_DAY_S * 360
+        sep = _separation_deg(-ha_deg, cal.dec_deg, 0.0, pointing_dec_deg)
         weighted = cal.flux_jy * _beam_response(sep)
         k = int(np.argmax(weighted))
         offset = cal.dec_deg - pointing_dec_deg
