@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from contimg import __version__
+from contimg.cli import calibrate as calibrate_cli
 from contimg.cli import config as config_cli
 from contimg.cli import convert as convert_cli
 from contimg.cli import images as images_cli
@@ -21,6 +22,9 @@ app = typer.Typer(
 )
 app.add_typer(config_cli.app, name="config")
 app.command("convert")(convert_cli.convert)
+app.add_typer(calibrate_cli.app, name="calibrate")
+app.add_typer(calibrate_cli.caltables_app, name="caltables")
+app.add_typer(calibrate_cli.catalog_app, name="catalog")
 app.add_typer(images_cli.app, name="images")
 app.add_typer(mosaics_cli.app, name="mosaics")
 app.add_typer(runs_cli.app, name="runs")
