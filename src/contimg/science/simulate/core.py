@@ -40,6 +40,8 @@ __all__ = [
     "DEFAULT_START",
     "FluxByGroup",
     "SimulatedGroup",
+    "default_start",
+    "read_flux_by_group",
     "simulate_groups",
     "start_for_transit",
     "strip_sky",
@@ -144,6 +146,77 @@ def start_for_transit(
     transit = transit_time(ra_deg, on, dec_deg=dec_deg, site=instrument.site)
     span = _n_integrations(instrument, sc) * instrument.integration_time_s
     return transit - timedelta(seconds=span / 2 + k * instrument.group_duration_s)
+
+
+def default_start(
+    calibrator: Calibrator | None,
+    n_groups: int,
+    scale: str | SimulationScale = "test",
+    instrument: Instrument | None = None,
+) -> datetime:
+    """Start used when none is given.
+
+    With a calibrator: its transit falls in the middle of group ``n_groups // 2`` on the
+    day of :data:`DEFAULT_START`; without one: :data:`DEFAULT_START`.
+    """
+    if calibrator is None:
+        return DEFAULT_START
+    return start_for_transit(
+        calibrator.ra_deg,
+        DEFAULT_START.date().isoformat(),
+        n_groups,
+        dec_deg=calibrator.dec_deg,
+        scale=scale,
+        instrument=instrument,
+    )
+
+
+def read_flux_by_group(path: Path | str) -> dict[str, tuple[float, ...]]:
+    """Read the optional ``flux_by_group`` column of a sky-model CSV.
+
+    The column holds 1.4 GHz fluxes per group separated by ``;`` (``1.0;1.0;3.5``); an
+    empty cell keeps the source's ``flux_jy``. Returns ``{}`` when there is no column.
+
+    Raises
+    ------
+    SkyModelError
+        If a value is not a non-negative number (the message names file, row, column).
+    """
+    import csv
+
+    from contimg.science.skymodel import SkyModelError
+
+    path = Path(path)
+    out: dict[str, tuple[float, ...]] = {}
+    with path.open(newline="", encoding="utf-8") as fh:
+        rows = [
+            (n, r)
+            for n, r in enumerate(csv.reader(fh), start=1)
+            if any(c.strip() for c in r) and not r[0].strip().startswith("#")
+        ]
+    if not rows:
+        return out
+    header = [c.strip().lower() for c in rows[0][1]]
+    if "flux_by_group" not in header or "name" not in header:
+        return out
+    i_name, i_flux = header.index("name"), header.index("flux_by_group")
+    for rowno, row in rows[1:]:
+        cell = row[i_flux].strip() if i_flux < len(row) else ""
+        if not cell:
+            continue
+        try:
+            values = tuple(float(v) for v in cell.split(";") if v.strip())
+        except ValueError:
+            raise SkyModelError(
+                f"{path} row {rowno} column 'flux_by_group': not a ';'-separated list of "
+                f"numbers: {cell!r}"
+            ) from None
+        if any(not np.isfinite(v) or v < 0 for v in values):
+            raise SkyModelError(
+                f"{path} row {rowno} column 'flux_by_group': negative or non-finite: {cell!r}"
+            )
+        out[row[i_name].strip()] = values
+    return out
 
 
 def strip_sky(
@@ -650,20 +723,7 @@ def simulate_groups(
     sources = list(sky.sources if sky is not None else ())
     if cal is not None and cal.name not in {s.name for s in sources}:
         sources.append(cal.to_source())
-    if start is None:
-        if cal is not None:
-            t0 = start_for_transit(
-                cal.ra_deg,
-                DEFAULT_START.date().isoformat(),
-                n_groups,
-                dec_deg=cal.dec_deg,
-                scale=sc,
-                instrument=instrument,
-            )
-        else:
-            t0 = DEFAULT_START
-    else:
-        t0 = _as_utc(start)
+    t0 = default_start(cal, n_groups, sc, instrument) if start is None else _as_utc(start)
     plan = _plan(instrument, sc, seed, corruptions, dec_deg, jitter_s, max_chunk_bytes)
     n_chunks = -(-_n_integrations(instrument, sc) // plan.chunk_times)
     total, done = n_groups * n_chunks, 0
