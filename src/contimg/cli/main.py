@@ -11,6 +11,7 @@ from contimg.cli import convert as convert_cli
 from contimg.cli import images as images_cli
 from contimg.cli import mosaics as mosaics_cli
 from contimg.cli import runs as runs_cli
+from contimg.cli import serve as serve_cli
 from contimg.cli import simulate as simulate_cli
 from contimg.cli import sources as sources_cli
 
@@ -29,6 +30,7 @@ app.add_typer(calibrate_cli.catalog_app, name="catalog")
 app.add_typer(images_cli.app, name="images")
 app.add_typer(mosaics_cli.app, name="mosaics")
 app.add_typer(runs_cli.app, name="runs")
+app.command("serve")(serve_cli.serve)
 app.command("simulate")(simulate_cli.simulate)
 app.add_typer(sources_cli.app, name="sources")
 

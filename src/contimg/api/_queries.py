@@ -1,0 +1,116 @@
+"""Aggregate read queries for the dashboard, ``/metrics`` and ``health``.
+
+The repository protocol lists and fetches records; counting runs by status or
+bucketing thousands of stage durations is one SQL statement here instead of
+loading every row. Tables are looked up in the shared MetaData by name, so a
+product table that has not landed yet (``images``) simply yields nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+
+from contimg.state import SqlStateRepository
+from contimg.state.schema import metadata, runs, stage_executions
+
+__all__ = [
+    "StageDurationBuckets",
+    "count_groups_waiting",
+    "count_runs_by_status",
+    "last_product_time",
+    "ping",
+    "stage_duration_buckets",
+]
+
+#: Group states that mean "whole, waiting to be processed".
+WAITING_GROUP_STATES = ("complete",)
+
+
+def _table(name: str) -> sa.Table | None:
+    return metadata.tables.get(name)
+
+
+def ping(repo: SqlStateRepository) -> None:
+    """Run ``SELECT 1``; raises when the database cannot be reached."""
+    with repo.read() as conn:
+        conn.execute(sa.text("SELECT 1")).scalar_one()
+
+
+def count_runs_by_status(repo: SqlStateRepository) -> dict[str, int]:
+    """Count runs per status (statuses with no run are absent)."""
+    stmt = sa.select(runs.c.status, sa.func.count()).group_by(runs.c.status)
+    with repo.read() as conn:
+        return {status: int(n) for status, n in conn.execute(stmt)}
+
+
+def count_groups_waiting(repo: SqlStateRepository) -> int:
+    """Count groups complete and not yet claimed for processing (0 without the groups table)."""
+    groups = _table("groups")
+    if groups is None:
+        return 0
+    stmt = sa.select(sa.func.count()).where(groups.c.state.in_(WAITING_GROUP_STATES))
+    with repo.read() as conn:
+        return int(conn.execute(stmt).scalar_one())
+
+
+def last_product_time(repo: SqlStateRepository, table: str = "images") -> datetime | None:
+    """Creation time of the newest row of a product table (``None``: none, or no table)."""
+    tab = _table(table)
+    if tab is None or "created_at" not in tab.c:
+        return None
+    with repo.read() as conn:
+        return conn.execute(sa.select(sa.func.max(tab.c.created_at))).scalar_one()
+
+
+@dataclass(frozen=True)
+class StageDurationBuckets:
+    """Cumulative bucket counts of recorded attempt durations for one (workflow, stage, status)."""
+
+    workflow: str
+    stage: str
+    status: str
+    buckets: tuple[int, ...]
+    count: int
+    total_s: float
+
+
+def stage_duration_buckets(
+    repo: SqlStateRepository, bounds: Sequence[float]
+) -> list[StageDurationBuckets]:
+    """Histogram every recorded attempt's duration in the database (skips excluded).
+
+    Parameters
+    ----------
+    repo : SqlStateRepository
+        The state store.
+    bounds : sequence of float
+        Upper bucket bounds, seconds, ascending (``+Inf`` is implied).
+
+    Returns
+    -------
+    list of StageDurationBuckets
+        One entry per (workflow, stage, status), buckets cumulative.
+    """
+    se = stage_executions
+    dur = se.c.duration_s
+    cols = [sa.func.sum(sa.case((dur <= b, 1), else_=0)) for b in bounds]
+    stmt = (
+        sa.select(runs.c.workflow, se.c.stage, se.c.status, sa.func.count(), sa.func.sum(dur),
+                  *cols)
+        .join(runs, runs.c.id == se.c.run_id)
+        .where(dur.is_not(None), se.c.attempt > 0)
+        .group_by(runs.c.workflow, se.c.stage, se.c.status)
+        .order_by(runs.c.workflow, se.c.stage, se.c.status)
+    )
+    with repo.read() as conn:
+        rows = conn.execute(stmt).all()
+    return [
+        StageDurationBuckets(workflow=r[0], stage=r[1], status=r[2], count=int(r[3]),
+                             total_s=float(r[4] or 0.0),
+                             buckets=tuple(int(v or 0) for v in r[5:]))
+        for r in rows
+    ]

@@ -1,0 +1,1 @@
+"""The web dashboard: server-rendered pages, SVG charts, a few lines of polling JavaScript."""
