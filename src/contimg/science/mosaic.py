@@ -312,12 +312,22 @@ def make_mosaic(
         pb_plane = read_plane(Path(item.pb_path))
         if pb_plane.data.shape != plane.data.shape:
             raise ValueError(f"{item.pb_path}: shape differs from {item.image_path}")
-        image = np.where(pb_plane.data >= cfg.pb_cutoff, plane.data, np.nan)
+        valid = np.isfinite(plane.data) & (pb_plane.data >= cfg.pb_cutoff)
+        # Spline interpolation (bicubic) prefilters the whole array, so one NaN (WSClean
+        # blanks the pbcor image below its pb limit) would spread everywhere: interpolate
+        # zero-filled data and drop output pixels that touch an invalid input pixel.
         img_out = reproject_interp(
-            (image, plane.wcs),
+            (np.where(valid, plane.data, 0.0), plane.wcs),
             sub_wcs,
             shape_out=sub_shape,
             order=cfg.interpolation,
+            return_footprint=False,
+        )
+        valid_out = reproject_interp(
+            (valid.astype(np.float64), plane.wcs),
+            sub_wcs,
+            shape_out=sub_shape,
+            order="bilinear",
             return_footprint=False,
         )
         pb_out = reproject_interp(
@@ -327,7 +337,12 @@ def make_mosaic(
             order="bilinear",
             return_footprint=False,
         )
-        good = np.isfinite(img_out) & np.isfinite(pb_out) & (pb_out >= cfg.pb_cutoff)
+        good = (
+            np.isfinite(img_out)
+            & np.isfinite(pb_out)
+            & (pb_out >= cfg.pb_cutoff)
+            & (np.nan_to_num(valid_out) > 0.999)
+        )
         w = np.where(good, np.nan_to_num(pb_out) ** 2 / item.rms_jy**2, 0.0)
         sum_wi[box] += w * np.nan_to_num(img_out)
         sum_w[box] += w

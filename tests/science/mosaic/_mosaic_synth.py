@@ -103,6 +103,7 @@ def synth_image(
     dec0: float = DEC,
     npix: int = 640,
     cell_arcsec: float = 10.0,
+    blank_below: float = 0.6,
 ) -> tuple[Path, Path]:
     """Write ``<name>-pbcor.fits`` and ``<name>-pb.fits``; return their paths."""
     from astropy.wcs import WCS
@@ -136,7 +137,9 @@ def synth_image(
     noise = fftconvolve(rng.standard_normal((npix, npix)), kernel, mode="same")
     noise *= rms_jy / noise.std()
     image = sky * pb + noise
-    pbcor = fits.PrimaryHDU((image / pb)[None, None].astype(np.float32), hdr)
+    # Blank the corrected image where the beam is low, as WSClean products are (pb_limit).
+    pbcor_data = np.where(pb >= blank_below, image / pb, np.nan)
+    pbcor = fits.PrimaryHDU(pbcor_data[None, None].astype(np.float32), hdr)
     pb_hdu = fits.PrimaryHDU(pb[None, None].astype(np.float32), hdr)
     outdir.mkdir(parents=True, exist_ok=True)
     pbcor_path, pb_path = outdir / f"{name}-pbcor.fits", outdir / f"{name}-pb.fits"
