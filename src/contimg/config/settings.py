@@ -300,6 +300,33 @@ class MosaicSettings(_Section):
 
     nightly: bool = Field(True, description="Build a mosaic of each night in the streaming service.")
     min_images: int = Field(2, ge=1, description="A mosaic needs at least this many QA-passed images.")
+    projection: Literal["TAN", "SIN", "CAR"] = Field(
+        "TAN", description="Projection of the common mosaic grid (CAR for very long strips)."
+    )
+    cell_arcsec: float | None = Field(
+        None, gt=0, description="Mosaic pixel size; default the finest input pixel."
+    )
+    interpolation: Literal["nearest-neighbor", "bilinear", "bicubic"] = Field(
+        "bicubic", description="Reprojection interpolation (bicubic keeps peaks)."
+    )
+    pb_cutoff: float = Field(
+        0.2, gt=0, lt=1, description="Input pixels with primary beam below this are not used."
+    )
+    qa_noise_ratio_max: float = Field(
+        1.3, gt=0, description="QA fails when measured/expected noise exceeds this."
+    )
+    qa_flux_ratio_tolerance: float = Field(
+        0.1, gt=0, description="QA fails when |median flux ratio - 1| exceeds this."
+    )
+    qa_min_snr: float = Field(
+        10.0, gt=0, description="Reference sources below this S/N are not cross-matched."
+    )
+    reference_catalog: Path | None = Field(
+        None, description="Sky-model CSV for the mosaic flux-ratio QA (default: none)."
+    )
+    max_extent_deg: float = Field(
+        60.0, gt=0, le=180, description="Largest input-centre spread a TAN/SIN mosaic accepts."
+    )
 
 
 class PhotometrySettings(_Section):
@@ -316,6 +343,27 @@ class PhotometrySettings(_Section):
     )
     v_threshold: float = Field(
         0.1, gt=0, description="Sources with V above this (and eta above its threshold) are candidates."
+    )
+    min_measurements: int = Field(
+        3, ge=2, description="Sources with fewer measurements are never candidates."
+    )
+    fit_radius_beams: float = Field(
+        1.0, gt=0, description="Forced fit uses pixels within this many beam FWHM."
+    )
+    annulus_inner_beams: float = Field(
+        3.0, gt=0, description="Inner radius (beam FWHM) of the local-rms annulus."
+    )
+    annulus_outer_beams: float = Field(
+        8.0, gt=0, description="Outer radius (beam FWHM) of the local-rms annulus."
+    )
+    flux_scale_error_frac: float = Field(
+        0.0, ge=0, description="Fractional flux-scale error added in quadrature."
+    )
+    monitor_first_epochs: int = Field(
+        0, ge=0, description="Also monitor sources found in the first N images (0: off)."
+    )
+    monitor_match_radius_arcsec: float = Field(
+        30.0, gt=0, description="Detections this close to a monitored source are that source."
     )
 
 
@@ -351,33 +399,6 @@ class ApiSettings(_Section):
     )
     cors_origins: tuple[str, ...] = Field((), description="Origins allowed by CORS (none by default).")
 
-    projection: Literal["TAN", "SIN", "CAR"] = Field(
-        "TAN", description="Projection of the common mosaic grid (CAR for very long strips)."
-    )
-    cell_arcsec: float | None = Field(
-        None, gt=0, description="Mosaic pixel size; default the finest input pixel."
-    )
-    interpolation: Literal["nearest-neighbor", "bilinear", "bicubic"] = Field(
-        "bicubic", description="Reprojection interpolation (bicubic keeps peaks)."
-    )
-    pb_cutoff: float = Field(
-        0.2, gt=0, lt=1, description="Input pixels with primary beam below this are not used."
-    )
-    qa_noise_ratio_max: float = Field(
-        1.3, gt=0, description="QA fails when measured/expected noise exceeds this."
-    )
-    qa_flux_ratio_tolerance: float = Field(
-        0.1, gt=0, description="QA fails when |median flux ratio - 1| exceeds this."
-    )
-    qa_min_snr: float = Field(
-        10.0, gt=0, description="Reference sources below this S/N are not cross-matched."
-    )
-    reference_catalog: Path | None = Field(
-        None, description="Sky-model CSV for the mosaic flux-ratio QA (default: none)."
-    )
-    max_extent_deg: float = Field(
-        60.0, gt=0, le=180, description="Largest input-centre spread a TAN/SIN mosaic accepts."
-    )
 
 class LoggingSettings(_Section):
     """Structured logging."""
@@ -395,27 +416,6 @@ class LoggingSettings(_Section):
 class Settings(BaseSettings):
     """The effective configuration of one contimg process or run."""
 
-    min_measurements: int = Field(
-        3, ge=2, description="Sources with fewer measurements are never candidates."
-    )
-    fit_radius_beams: float = Field(
-        1.0, gt=0, description="Forced fit uses pixels within this many beam FWHM."
-    )
-    annulus_inner_beams: float = Field(
-        3.0, gt=0, description="Inner radius (beam FWHM) of the local-rms annulus."
-    )
-    annulus_outer_beams: float = Field(
-        8.0, gt=0, description="Outer radius (beam FWHM) of the local-rms annulus."
-    )
-    flux_scale_error_frac: float = Field(
-        0.0, ge=0, description="Fractional flux-scale error added in quadrature."
-    )
-    monitor_first_epochs: int = Field(
-        0, ge=0, description="Also monitor sources found in the first N images (0: off)."
-    )
-    monitor_match_radius_arcsec: float = Field(
-        30.0, gt=0, description="Detections this close to a monitored source are that source."
-    )
     model_config = SettingsConfigDict(
         env_prefix="CONTIMG_",
         env_nested_delimiter="__",
