@@ -174,9 +174,13 @@ def test_science_results_stored_as_they_are(repo: SqlStateRepository) -> None:
     from pathlib import Path
 
     from contimg.science.mosaic import MosaicInput
-    from contimg.science.photometry import ForcedMeasurement
+    from contimg.science.photometry import ForcedMeasurement, SkyPosition
 
-    repo.sources.add_sources([NewSource("S", 1.0, 2.0)])
+    (src, det) = repo.sources.add_sources(
+        [SkyPosition("S", 1.0, 2.0, 0.3), SkyPosition("J0001", 3.0, 4.0, origin="detected")]
+    )
+    assert (src.origin, src.catalog_flux_jy) == ("catalog", 0.3)
+    assert (det.origin, det.catalog_flux_jy) == ("detected", None)
     m = ForcedMeasurement("S", 1.0, 2.0, 0.1, 0.002, 0.002, 50.0, False, 0.01, 1.1)
     assert (
         repo.sources.add_photometry(image_path=Path("/a.fits"), time=T0, rows=[m], accumulate=ACC)

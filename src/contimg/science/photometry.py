@@ -90,12 +90,16 @@ class SkyPoint(Protocol):
 
 @dataclass(frozen=True)
 class SkyPosition:
-    """A monitored position (ICRS degrees), with its catalogue flux when it has one."""
+    """A monitored position (ICRS degrees), its catalogue flux if any, and where it came from.
+
+    ``origin`` is ``"catalog"`` (the configured CSV) or ``"detected"`` (first epochs).
+    """
 
     name: str
     ra_deg: float
     dec_deg: float
     catalog_flux_jy: float | None = None
+    origin: str = "catalog"
 
 
 @dataclass(frozen=True)
@@ -414,7 +418,13 @@ def monitored_from_detections(
         ``existing`` followed by the new positions.
     """
     out = [
-        SkyPosition(p.name, float(p.ra_deg), float(p.dec_deg), getattr(p, "catalog_flux_jy", None))
+        SkyPosition(
+            p.name,
+            float(p.ra_deg),
+            float(p.dec_deg),
+            getattr(p, "catalog_flux_jy", None),
+            getattr(p, "origin", "catalog"),
+        )
         for p in existing
     ]
     radius = match_radius_arcsec / 3600.0
@@ -427,7 +437,7 @@ def monitored_from_detections(
                 if np.min(np.hypot(east, north)) <= radius:
                     continue
             ra_d, dec_d = float(det.ra_deg), float(det.dec_deg)
-            out.append(SkyPosition(source_name(ra_d, dec_d), ra_d, dec_d))
+            out.append(SkyPosition(source_name(ra_d, dec_d), ra_d, dec_d, origin="detected"))
     return tuple(out)
 
 

@@ -551,6 +551,9 @@ class SqlSourceStore(SqlStore):
     def add_sources(self, new: Sequence[NewSource]) -> list[SourceRecord]:
         """Monitor these positions; names already monitored are kept unchanged.
 
+        Takes :class:`NewSource` values or science ``SkyPosition`` values as they are
+        (``origin`` and ``catalog_flux_jy`` are optional attributes).
+
         Returns
         -------
         list of SourceRecord
@@ -573,8 +576,8 @@ class SqlSourceStore(SqlStore):
                         "name": s.name,
                         "ra_deg": float(s.ra_deg) % 360.0,
                         "dec_deg": float(s.dec_deg),
-                        "origin": s.origin,
-                        "catalog_flux_jy": s.catalog_flux_jy,
+                        "origin": getattr(s, "origin", "catalog"),
+                        "catalog_flux_jy": getattr(s, "catalog_flux_jy", None),
                         "n_meas": 0,
                         "n_upper_limits": 0,
                         "sum_w": 0.0,

@@ -134,3 +134,4 @@ def test_load_monitored_from_csv_and_first_epochs(tmp_path: Path) -> None:
     assert [p.name for p in merged][:2] == ["CAT1", "CAT2"]
     assert [p.ra_deg for p in merged[2:]] == [152.0, 153.0]
     assert merged[2].catalog_flux_jy is None
+    assert [p.origin for p in merged] == ["catalog", "catalog", "detected", "detected"]

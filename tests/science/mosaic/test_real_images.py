@@ -56,6 +56,8 @@ def test_real_mosaic_recovers_fluxes(
     freq = product.frequency_hz
     assert product.qa.n_matched == len(SKY)
     assert product.qa.flux_ratio == pytest.approx(1.0, abs=0.05)
+    assert product.qa.noise_ratio == pytest.approx(1.0, abs=0.2)  # image-QA rms is honest
+    assert product.qa.passed
     phot = forced_photometry(product.mosaic_path, SKY, noise_path=product.noise_path)
     for m in phot.measurements:
         truth = next(s for s in SKY if s.name == m.name).flux_at(freq)
