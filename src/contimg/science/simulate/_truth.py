@@ -42,6 +42,8 @@ def complex_block(a: np.ndarray, axes: list[str], **extra: Any) -> dict[str, Any
 def write_truth(path: Path, truth: dict[str, Any]) -> Path:
     """Write truth JSON atomically (temporary name, then rename)."""
     tmp = path.with_name(f".{path.name}.partial")
-    tmp.write_text(json.dumps({"schema": TRUTH_SCHEMA, **truth}, indent=1), encoding="utf-8")
+    # compact: the C encoder is ~10x faster than indented output (full-scale bandpasses)
+    text = json.dumps({"schema": TRUTH_SCHEMA, **truth}, separators=(",", ":"))
+    tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, path)
     return path
