@@ -82,7 +82,7 @@ def gantt(bars: Sequence[Bar], *, width: int = 860, clock: bool = False) -> Mark
     t1 = max(b.end for b in bars)
     span = max((t1 - t0).total_seconds(), 1e-3)
     label_w, row_h, top = 150, 22, 6
-    plot_w = width - label_w - 20
+    plot_w = width - label_w - 40
     height = top + row_h * len(rows) + 24
     parts = [f'<svg class="chart gantt" viewBox="0 0 {width} {height}" width="100%" '
              f'role="img" aria-label="stage timeline" {_FONT}>']

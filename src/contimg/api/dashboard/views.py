@@ -22,6 +22,7 @@ from fastapi.templating import Jinja2Templates
 from contimg.api import _images, _queries
 from contimg.api._context import ApiContext, Ctx
 from contimg.api.dashboard import svg
+from contimg.api.routers._common import Id
 from contimg.api.routers.health import health_of
 from contimg.api.routers.runs import stage_summaries
 from contimg.state import RunStatus
@@ -146,7 +147,8 @@ def _overview(ctx: ApiContext) -> dict[str, Any]:
         "timeline": svg.group_timeline(cells),
         "n_groups": len(cells),
         "throughput": svg.throughput(hours, done, failed, latency),
-        "per_hour": sum(done) / 24 if hours else 0.0,
+        "last_24h": sum(done) + sum(failed),
+        "last_24h_failed": sum(failed),
         "median_run_s": med if finished else None,
         "images": images,
         "mosaics": ctx.repository.mosaics.list(limit=4),
@@ -198,7 +200,7 @@ def _run_context(ctx: ApiContext, run_id: int) -> dict[str, Any]:
 
 
 @router.get("/runs/{run_id}")
-def run_page(request: Request, ctx: Ctx, run_id: int) -> HTMLResponse:
+def run_page(request: Request, ctx: Ctx, run_id: Id) -> HTMLResponse:
     """One run: stage timeline with attempts, errors with tracebacks, live logs."""
     context = _run_context(ctx, run_id)
     stages = sorted({a.stage for a in context["attempts"]})
@@ -206,13 +208,13 @@ def run_page(request: Request, ctx: Ctx, run_id: int) -> HTMLResponse:
 
 
 @router.get("/runs/{run_id}/fragments/stages")
-def run_stages_fragment(request: Request, ctx: Ctx, run_id: int) -> HTMLResponse:
+def run_stages_fragment(request: Request, ctx: Ctx, run_id: Id) -> HTMLResponse:
     """Render the run page's timeline and stage table (polled while the run is live)."""
     return _render(request, "_run_stages.html", **_run_context(ctx, run_id))
 
 
 @router.get("/runs/{run_id}/fragments/logs")
-def run_logs_fragment(request: Request, ctx: Ctx, run_id: int,
+def run_logs_fragment(request: Request, ctx: Ctx, run_id: Id,
                       level: str | None = Query(None, max_length=16),
                       stage: str | None = Query(None, max_length=200)) -> HTMLResponse:
     """Render the newest log records of a run (the live tail)."""
@@ -248,7 +250,7 @@ def images_page(request: Request, ctx: Ctx, offset: int = Query(0, ge=0, le=100_
 
 
 @router.get("/images/{image_id}")
-def image_page(request: Request, ctx: Ctx, image_id: int) -> HTMLResponse:
+def image_page(request: Request, ctx: Ctx, image_id: Id) -> HTMLResponse:
     """One image: quicklook, QA figures and cross-match results."""
     rec = ctx.repository.images.get(image_id)
     if rec is None:
@@ -282,7 +284,7 @@ def sources_page(request: Request, ctx: Ctx, candidates: bool = False,
 
 
 @router.get("/sources/{source_id}")
-def source_page(request: Request, ctx: Ctx, source_id: int) -> HTMLResponse:
+def source_page(request: Request, ctx: Ctx, source_id: Id) -> HTMLResponse:
     """One source: light-curve plot and measurements."""
     src = ctx.repository.sources.get(source_id)
     if src is None:

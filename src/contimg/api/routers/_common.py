@@ -6,12 +6,15 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import HTTPException, Query, status
+from fastapi import Path as PathParam
 from fastapi.responses import FileResponse
 
-__all__ = ["Limit", "Offset", "not_found", "registered_file"]
+__all__ = ["Id", "Limit", "Offset", "not_found", "registered_file"]
 
 Limit = Annotated[int, Query(ge=1, le=1000, description="Page size.")]
 Offset = Annotated[int, Query(ge=0, le=10_000_000, description="Items to skip.")]
+#: A database id in a path (bounded: SQLite and PostgreSQL integers are 64-bit).
+Id = Annotated[int, PathParam(ge=0, le=2**62, description="Database id.")]
 
 FILE_RESPONSES: dict[int | str, dict[str, Any]] = {
     404: {"description": "Unknown id, or the registered file is gone."},

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query, Response, status
+from fastapi import APIRouter, HTTPException, Path, Query, Response, status
 from starlette.concurrency import run_in_threadpool
 
 from contimg.api import plots
@@ -42,7 +42,9 @@ def get_set(ctx: Ctx, set_id: str) -> CalSetOut:
             responses={200: {"content": {"image/png": {}}},
                        404: {"description": "Unknown set or table, or the table is gone."},
                        422: {"description": "The table cannot be plotted."}})
-async def plot_table(ctx: Ctx, set_id: str, index: int) -> Response:
+async def plot_table(
+    ctx: Ctx, set_id: str, index: Annotated[int, Path(ge=0, le=1000)]
+) -> Response:
     """Amplitude and phase of a registered caltable's solutions (bandpass or gain), as PNG."""
     found = ctx.repository.calibration.get_set(set_id)
     if found is None:

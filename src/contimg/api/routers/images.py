@@ -14,7 +14,7 @@ from fastapi.responses import FileResponse
 from contimg.api import _images
 from contimg.api._context import Ctx
 from contimg.api.models import ImageOut, ImageSourceOut, MosaicOut, Page
-from contimg.api.routers._common import FILE_RESPONSES, Limit, not_found, registered_file
+from contimg.api.routers._common import FILE_RESPONSES, Id, Limit, not_found, registered_file
 from contimg.state._images import ImageRecord
 
 __all__ = ["router"]
@@ -47,14 +47,14 @@ def _image(ctx: Ctx, image_id: int) -> ImageRecord:
 
 
 @router.get("/images/{image_id}", response_model=ImageOut, responses={404: {}})
-def get_image(ctx: Ctx, image_id: int) -> ImageOut:
+def get_image(ctx: Ctx, image_id: Id) -> ImageOut:
     """Return one image's metadata and QA (cross-match figures included when measured)."""
     return _images.image_out(_image(ctx, image_id))
 
 
 @router.get("/images/{image_id}/sources", response_model=list[ImageSourceOut],
             responses={404: {}})
-def image_sources(ctx: Ctx, image_id: int) -> list[ImageSourceOut]:
+def image_sources(ctx: Ctx, image_id: Id) -> list[ImageSourceOut]:
     """List the sources found in an image, brightest first."""
     _image(ctx, image_id)
     return [ImageSourceOut.model_validate(s) for s in ctx.repository.images.sources(image_id)]
@@ -62,14 +62,14 @@ def image_sources(ctx: Ctx, image_id: int) -> list[ImageSourceOut]:
 
 @router.get("/images/{image_id}/fits", response_class=FileResponse,
             responses={**FILE_RESPONSES, 200: {"content": {_FITS: {}}}})
-def image_fits(ctx: Ctx, image_id: int) -> FileResponse:
+def image_fits(ctx: Ctx, image_id: Id) -> FileResponse:
     """Download the restored FITS image."""
     return registered_file(_image(ctx, image_id).image_path, _FITS, f"image {image_id}")
 
 
 @router.get("/images/{image_id}/pbcor.fits", response_class=FileResponse,
             responses={**FILE_RESPONSES, 200: {"content": {_FITS: {}}}})
-def image_pbcor_fits(ctx: Ctx, image_id: int) -> FileResponse:
+def image_pbcor_fits(ctx: Ctx, image_id: Id) -> FileResponse:
     """Download the primary-beam corrected FITS image."""
     return registered_file(_image(ctx, image_id).pbcor_path, _FITS,
                            f"image {image_id} (pbcor)")
@@ -77,7 +77,7 @@ def image_pbcor_fits(ctx: Ctx, image_id: int) -> FileResponse:
 
 @router.get("/images/{image_id}/png", response_class=FileResponse,
             responses={**FILE_RESPONSES, 200: {"content": {"image/png": {}}}})
-def image_png(ctx: Ctx, image_id: int) -> FileResponse:
+def image_png(ctx: Ctx, image_id: Id) -> FileResponse:
     """Return the image's quicklook PNG."""
     return registered_file(_image(ctx, image_id).png_path, "image/png",
                            f"image {image_id} quicklook")
@@ -97,20 +97,20 @@ def list_mosaics(ctx: Ctx, limit: Limit = 100) -> list[MosaicOut]:
 
 
 @router.get("/mosaics/{mosaic_id}", response_model=MosaicOut, responses={404: {}})
-def get_mosaic(ctx: Ctx, mosaic_id: int) -> MosaicOut:
+def get_mosaic(ctx: Ctx, mosaic_id: Id) -> MosaicOut:
     """One mosaic."""
     return _mosaic(ctx, mosaic_id)
 
 
 @router.get("/mosaics/{mosaic_id}/fits", response_class=FileResponse,
             responses={**FILE_RESPONSES, 200: {"content": {_FITS: {}}}})
-def mosaic_fits(ctx: Ctx, mosaic_id: int) -> FileResponse:
+def mosaic_fits(ctx: Ctx, mosaic_id: Id) -> FileResponse:
     """Download the mosaic FITS."""
     return registered_file(_mosaic(ctx, mosaic_id).path, _FITS, f"mosaic {mosaic_id}")
 
 
 @router.get("/mosaics/{mosaic_id}/png", response_class=FileResponse,
             responses={**FILE_RESPONSES, 200: {"content": {"image/png": {}}}})
-def mosaic_png(ctx: Ctx, mosaic_id: int) -> FileResponse:
+def mosaic_png(ctx: Ctx, mosaic_id: Id) -> FileResponse:
     """Return the mosaic's PNG."""
     return registered_file(_mosaic(ctx, mosaic_id).png_path, "image/png", f"mosaic {mosaic_id}")

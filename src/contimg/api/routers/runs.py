@@ -19,6 +19,7 @@ from contimg.api.models import (
     SubmittedRun,
     WorkflowOut,
 )
+from contimg.api.routers._common import Id, Limit, Offset
 from contimg.api.security import require_write_key
 from contimg.config import ConfigError, Settings, load_settings
 from contimg.config.loader import effective_values
@@ -30,8 +31,6 @@ __all__ = ["router", "run_settings", "stage_summaries"]
 
 router = APIRouter(tags=["runs"])
 
-Limit = Annotated[int, Query(ge=1, le=1000, description="Page size.")]
-Offset = Annotated[int, Query(ge=0, le=10_000_000, description="Items to skip.")]
 _WRITE = [Depends(require_write_key)]
 _WRITE_RESPONSES: dict[int | str, dict[str, Any]] = {
     401: {"description": "Missing or wrong API key."},
@@ -91,7 +90,7 @@ def _aware(value: datetime | None, name: str) -> datetime | None:
 
 
 @router.get("/runs/{run_id}", response_model=RunDetailOut, responses={404: {}})
-def get_run(ctx: Ctx, run_id: int) -> RunDetailOut:
+def get_run(ctx: Ctx, run_id: Id) -> RunDetailOut:
     """One run with a summary per stage and every attempt (timings, errors, tracebacks)."""
     run = _run_or_404(ctx, run_id)
     attempts = ctx.repository.list_attempts(run_id)
@@ -102,7 +101,7 @@ def get_run(ctx: Ctx, run_id: int) -> RunDetailOut:
 @router.get("/runs/{run_id}/logs", response_model=Page[LogOut], responses={404: {}})
 def get_logs(
     ctx: Ctx,
-    run_id: int,
+    run_id: Id,
     level: Annotated[str | None, Query(max_length=16,
                                        description="Only this level (info, warning, error...)."
                                        )] = None,
@@ -205,7 +204,7 @@ def submit_run(ctx: Ctx, body: RunSubmission) -> SubmittedRun:
              status_code=status.HTTP_202_ACCEPTED, dependencies=_WRITE,
              responses={**_WRITE_RESPONSES, 404: {}, 409: {"description": "Run still running."},
                         422: {"description": "The run's workflow is no longer registered."}})
-def retry_run(ctx: Ctx, run_id: int) -> SubmittedRun:
+def retry_run(ctx: Ctx, run_id: Id) -> SubmittedRun:
     """Run a finished run's workflow again from scratch on the same inputs (a new run)."""
     old = _run_or_404(ctx, run_id)
     if not old.status.finished:

@@ -10,7 +10,7 @@ from starlette.concurrency import run_in_threadpool
 from contimg.api import plots
 from contimg.api._context import Ctx
 from contimg.api.models import Page, PhotometryOut, SourceOut
-from contimg.api.routers._common import Limit, Offset, not_found
+from contimg.api.routers._common import Id, Limit, Offset, not_found
 
 __all__ = ["router"]
 
@@ -39,14 +39,14 @@ def _source(ctx: Ctx, source_id: int) -> SourceOut:
 
 
 @router.get("/sources/{source_id}", response_model=SourceOut, responses={404: {}})
-def get_source(ctx: Ctx, source_id: int) -> SourceOut:
+def get_source(ctx: Ctx, source_id: Id) -> SourceOut:
     """One monitored source."""
     return _source(ctx, source_id)
 
 
 @router.get("/sources/{source_id}/lightcurve", response_model=list[PhotometryOut],
             responses={404: {}})
-def lightcurve(ctx: Ctx, source_id: int) -> list[PhotometryOut]:
+def lightcurve(ctx: Ctx, source_id: Id) -> list[PhotometryOut]:
     """List a source's forced measurements in time order (upper limits included)."""
     _source(ctx, source_id)
     return [PhotometryOut.model_validate(p) for p in ctx.repository.sources.lightcurve(source_id)]
@@ -54,7 +54,7 @@ def lightcurve(ctx: Ctx, source_id: int) -> list[PhotometryOut]:
 
 @router.get("/sources/{source_id}/lightcurve.png", response_class=Response,
             responses={200: {"content": {"image/png": {}}}, 404: {}})
-async def lightcurve_png(ctx: Ctx, source_id: int) -> Response:
+async def lightcurve_png(ctx: Ctx, source_id: Id) -> Response:
     """Plot the light curve as a PNG."""
     src = _source(ctx, source_id)
     points = ctx.repository.sources.lightcurve(source_id)

@@ -1,0 +1,88 @@
+"""API fixtures: a work directory whose database was filled by real runs through the Runner.
+
+``filled`` (session) runs the ``engine-demo`` workflow twice (one completes; one
+fails for real: ``count=0`` makes the summary stage divide by zero, so the
+attempt carries a genuine traceback) with logging to the database on, and
+keeps the settings and run ids. ``client`` is a FastAPI TestClient on an app
+over that database with an API key configured.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from contimg.api import create_app, hash_key
+from contimg.config.settings import ApiSettings, PathsSettings, Settings
+from contimg.observability import configure_logging, reset_logging
+from contimg.pipeline import Runner
+from contimg.state import RunRecord, SqlStateRepository, open_repository
+from contimg.workflows import get_workflow
+
+with warnings.catch_warnings():
+    # starlette asks for httpx2; its TestClient on httpx works unchanged.
+    warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
+    from fastapi.testclient import TestClient
+
+API_KEY = "test-key-7f3a"
+
+
+@dataclass(frozen=True)
+class Filled:
+    """A work directory and what the real runs left in its database."""
+
+    settings: Settings
+    ok_run: int
+    failed_run: int
+
+
+def settings_for(workdir: Path, *, key: str | None = API_KEY, **api: object) -> Settings:
+    return Settings(paths=PathsSettings(workdir=workdir),
+                    api=ApiSettings(api_key_sha256=hash_key(key) if key else None, **api))
+
+
+@pytest.fixture(scope="session")
+def filled(tmp_path_factory: pytest.TempPathFactory) -> Filled:
+    settings = settings_for(tmp_path_factory.mktemp("api") / "work")
+    settings.paths.ensure()
+    configure_logging(settings, console=False)
+    try:
+        with open_repository(settings.database_url) as repo, Runner(repo, settings) as runner:
+            wf = get_workflow("engine-demo", settings)
+            ok = runner.run(wf, {"seed": 7, "count": 400}, trigger="test")
+            bad = runner.run(wf, {"seed": 8, "count": 0}, trigger="test")
+    finally:
+        reset_logging()
+    assert ok.ok
+    assert not bad.ok
+    return Filled(settings=settings, ok_run=ok.run_id, failed_run=bad.run_id)
+
+
+@pytest.fixture(scope="session")
+def client(filled: Filled) -> Iterator[TestClient]:
+    with TestClient(create_app(filled.settings)) as c:
+        yield c
+
+
+@pytest.fixture
+def repo(filled: Filled) -> Iterator[SqlStateRepository]:
+    with open_repository(filled.settings.database_url) as r:
+        yield r
+
+
+def wait_finished(repo: SqlStateRepository, run_id: int, timeout_s: float = 30.0) -> RunRecord:
+    """Poll until the run has ended (the API worker runs it in the background)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        run = repo.get_run(run_id)
+        assert run is not None
+        if run.status.finished:
+            return run
+        if time.monotonic() > deadline:
+            raise AssertionError(f"run {run_id} still {run.status} after {timeout_s} s")
+        time.sleep(0.05)

@@ -1,0 +1,126 @@
+"""Real browser: headless Debian Chromium (Playwright) against `contimg serve` on loopback.
+
+The server is the real command in a subprocess, on a free port of 127.0.0.1,
+over the database the real runs filled. The browser opens the overview and the
+failed run's page, checks what they render, that the console shows no errors
+(nor failed requests), and saves screenshots to the test's tmp_path.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from tests.api.conftest import Filled
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                 "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(filled: Filled) -> Iterator[str]:
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CONTIMG_")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "contimg", "serve", "--host", "127.0.0.1", "--port", str(port),
+         "--workdir", str(filled.settings.paths.workdir)],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/api/v1/health", timeout=1) as resp:
+                    if resp.status == 200:
+                        break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    err = proc.stderr.read().decode() if proc.stderr else ""
+                    raise AssertionError(f"contimg serve did not start: {err}") from None
+                time.sleep(0.2)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        if proc.stderr:
+            proc.stderr.close()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+def _watch(page) -> list[str]:
+    problems: list[str] = []
+    page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}")
+            if m.type == "error" else None)
+    page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+    page.on("requestfailed", lambda r: problems.append(f"request failed: {r.url}"))
+    page.on("response", lambda r: problems.append(f"HTTP {r.status}: {r.url}")
+            if r.status >= 400 else None)
+    return problems
+
+
+def test_overview_and_run_page_render_without_console_errors(server: str, browser,
+                                                               filled: Filled,
+                                                               tmp_path: Path) -> None:
+    page = browser.new_page(viewport={"width": 1280, "height": 1100})
+    problems = _watch(page)
+
+    page.goto(f"{server}/", wait_until="networkidle")
+    assert page.title() == "Overview · contimg"
+    assert page.locator("h1").inner_text() == "Overview"
+    assert page.locator("svg.throughput").count() == 1
+    assert page.locator(f'a[href="/runs/{filled.failed_run}"]').count() >= 1
+    assert "reachable" in page.locator(".cards").inner_text()
+    # live refresh: the fragment is re-fetched and the content stays whole
+    page.wait_for_timeout(5600)
+    assert page.locator("#overview section").count() >= 4
+    page.screenshot(path=str(tmp_path / "overview.png"), full_page=True)
+
+    page.goto(f"{server}/runs/{filled.failed_run}", wait_until="networkidle")
+    assert f"Run #{filled.failed_run}" in page.locator("h1").inner_text()
+    assert page.locator("svg.gantt rect.bar").count() == 4
+    assert page.locator("svg.gantt rect.st-failed").count() == 1
+    assert "ZeroDivisionError" in page.locator("details.error-box summary").first.inner_text()
+    page.locator("#logs tr").first.wait_for()
+    assert "run.failed" in page.locator("#logs").inner_text()
+    page.select_option("select[name=level]", "error")
+    page.wait_for_function(
+        "() => !document.querySelector('#logs').innerText.includes('stage.started')")
+    assert "run.failed" in page.locator("#logs").inner_text()
+    page.screenshot(path=str(tmp_path / "run.png"), full_page=True)
+
+    assert not problems, problems
+    if os.environ.get("KEEP_API_SCREENSHOTS"):
+        keep = Path(os.environ["KEEP_API_SCREENSHOTS"])
+        keep.mkdir(parents=True, exist_ok=True)
+        for png in tmp_path.glob("*.png"):
+            (keep / png.name).write_bytes(png.read_bytes())
