@@ -181,7 +181,7 @@ def test_inline_timeout_is_recorded_timed_out(runner: Runner, repo: SqlStateRepo
 
 
 def test_independent_stages_overlap(runner: Runner, repo: SqlStateRepository) -> None:
-    barrier = threading.Barrier(3, timeout=5)  # only passes if three run at the same time
+    barrier = threading.Barrier(3, timeout=30)  # only passes if three run at the same time
 
     def meet(i: int) -> int:
         barrier.wait()
@@ -383,3 +383,30 @@ def test_resume_rebuilds_the_workflow_from_the_registry(
             Runner(repo, settings).resume(first.run_id)
         with pytest.raises(ConfigurationError, match="run 99 does not exist"):
             runner.resume(99)
+
+
+def test_one_runner_serves_concurrent_runs(runner: Runner, repo: SqlStateRepository) -> None:
+    barrier = threading.Barrier(2, timeout=30)  # each run's stage waits for the other's
+
+    def meet(tag: str) -> str:
+        barrier.wait()
+        return tag.upper()
+
+    wf = Workflow(
+        "concurrent", [Stage("meet", meet, produces="upper", cache=False)], inputs={"tag": str}
+    )
+    results: dict[str, object] = {}
+
+    def start(tag: str) -> None:
+        results[tag] = runner.run(wf, {"tag": tag})
+
+    threads = [threading.Thread(target=start, args=(t,)) for t in ("a", "b")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert {t: r.outputs["upper"] for t, r in results.items()} == {"a": "A", "b": "B"}
+    ids = {r.run_id for r in results.values()}
+    assert len(ids) == 2
+    for run_id in ids:
+        assert [a.stage for a in repo.list_attempts(run_id)] == ["meet"]

@@ -28,6 +28,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import shutil
+import threading
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
@@ -146,6 +147,7 @@ class Runner:
         self.scratch_dir = Path(scratch_dir or self.settings.paths.scratch_dir)
         self.log_to_db = log_to_db
         self._executors: dict[str, Executor] = {}
+        self._executors_lock = threading.Lock()  # runs may share this runner (the service)
         self._config_hashes: dict[str, str] = {}
 
     def __enter__(self) -> Runner:
@@ -156,7 +158,8 @@ class Runner:
 
     def close(self) -> None:
         """Release the executors (Dask client, child processes)."""
-        executors, self._executors = self._executors, {}
+        with self._executors_lock:
+            executors, self._executors = self._executors, {}
         for executor in executors.values():
             executor.close()
 
@@ -237,9 +240,10 @@ class Runner:
         return old, workflow, inputs
 
     def _executor(self, kind: str) -> Executor:
-        if kind not in self._executors:
-            self._executors[kind] = make_executor(kind, self.settings.executor)
-        return self._executors[kind]
+        with self._executors_lock:
+            if kind not in self._executors:
+                self._executors[kind] = make_executor(kind, self.settings.executor)
+            return self._executors[kind]
 
     def _section(self, stage: Stage) -> tuple[BaseModel | None, str | None]:
         if stage.config is None:
