@@ -69,8 +69,15 @@ def simulate(
     ] = None,
     groups: Annotated[int, typer.Option("--groups", min=1, help="Consecutive groups.")] = 1,
     dec: Annotated[
-        float, typer.Option("--dec", min=-90, max=90, help="Pointing declination, degrees.")
-    ] = 54.57,
+        float | None,
+        typer.Option(
+            "--dec",
+            min=-90,
+            max=90,
+            help="Pointing declination (apparent), degrees [default: 54.57, the 0834+555 strip].",
+            show_default=False,
+        ),
+    ] = None,
     sources: Annotated[
         Path | None,
         typer.Option(
@@ -155,6 +162,7 @@ def simulate(
     from contimg.instrument import Instrument, StationFileError
     from contimg.science.catalog import CalibratorNotFoundError, get_calibrator
     from contimg.science.simulate import (
+        DEFAULT_DEC_DEG,
         SCALES,
         Corruptions,
         default_start,
@@ -164,6 +172,8 @@ def simulate(
     )
     from contimg.science.skymodel import SkyModel, SkyModelError, read_sky_model
 
+    if dec is None:
+        dec = DEFAULT_DEC_DEG
     if scale not in SCALES:
         raise fail_usage(f"--scale: expected one of {', '.join(SCALES)}, got {scale!r}")
     t0 = _start(start)
