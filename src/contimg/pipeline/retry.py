@@ -200,7 +200,7 @@ class RetryPolicy:
                 nominal *= self.multiplier
                 if nominal >= self.max_delay_s:
                     break
-        return min(self.max_delay_s, nominal * (1.0 + self.jitter * jitter_sample))
+        return float(min(self.max_delay_s, nominal * (1.0 + self.jitter * jitter_sample)))
 
     def delays(self) -> tuple[float, ...]:
         """Return the nominal (jitter-free) delays before attempts 2..``attempts``."""
