@@ -306,6 +306,7 @@ def _plan(
     dec_deg: float,
     jitter_s: float | None,
     max_chunk_bytes: int,
+    n_sources: int,
 ) -> _Plan:
     band = instrument.band
     antennas = np.array(
@@ -322,9 +323,10 @@ def _plan(
         for k, sl in cols.items():
             edges[sl] = band.subband_edges(k)
         bandpass = corr_mod.bandpass(corruptions, seed, n_ant, freqs, edges)
-    # memory per integration: two float32 (n_f, n_ant, n_ant) products plus ~6 complex64
-    # (n_f, n_bl) work arrays (sky, two polarizations, gain factors, noise)
-    per_time = len(freqs) * (8 * n_ant * n_ant + 48 * len(ant1))
+    # memory per integration: two float32 (n_f, n_ant, n_ant) products, ~6 complex64
+    # (n_f, n_bl) work arrays (sky, two polarizations, gain factors, noise) and the
+    # per-source phase arrays (float64 turns, float32 angle/cos/sin, Z, W, Z^T: ~40 bytes)
+    per_time = len(freqs) * (8 * n_ant * n_ant + 48 * len(ant1) + 40 * n_sources * n_ant)
     return _Plan(
         instrument=instrument,
         scale=scale,
@@ -726,7 +728,9 @@ def simulate_groups(
     if cal is not None and cal.name not in {s.name for s in sources}:
         sources.append(cal.to_source())
     t0 = default_start(cal, n_groups, sc, instrument) if start is None else _as_utc(start)
-    plan = _plan(instrument, sc, seed, corruptions, dec_deg, jitter_s, max_chunk_bytes)
+    plan = _plan(
+        instrument, sc, seed, corruptions, dec_deg, jitter_s, max_chunk_bytes, len(sources)
+    )
     n_chunks = -(-_n_integrations(instrument, sc) // plan.chunk_times)
     total, done = n_groups * n_chunks, 0
 
