@@ -1,10 +1,12 @@
-"""API fixtures: a work directory whose database was filled by real runs through the Runner.
+"""API fixtures: a work directory whose database was filled by real commands and runs.
 
-``filled`` (session) runs the ``engine-demo`` workflow twice (one completes; one
-fails for real: ``count=0`` makes the summary stage divide by zero, so the
-attempt carries a genuine traceback) with logging to the database on, and
-keeps the settings and run ids. ``client`` is a FastAPI TestClient on an app
-over that database with an API key configured.
+``filled`` (session) first simulates two test-scale groups into ``incoming/``
+and converts them with ``contimg convert`` (real file index, groups and
+Measurement Sets), then runs the ``engine-demo`` workflow twice through the
+Runner (one completes; one fails for real: ``count=0`` makes the summary stage
+divide by zero, so the attempt carries a genuine traceback) with logging to the
+database on. ``client`` is a FastAPI TestClient on an app over that database
+with an API key configured.
 """
 
 from __future__ import annotations
@@ -16,8 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
 from contimg.api import create_app, hash_key
+from contimg.cli.main import app as cli_app
 from contimg.config.settings import ApiSettings, PathsSettings, Settings
 from contimg.observability import configure_logging, reset_logging
 from contimg.pipeline import Runner
@@ -39,6 +43,7 @@ class Filled:
     settings: Settings
     ok_run: int
     failed_run: int
+    group_ids: tuple[str, ...]
 
 
 def settings_for(workdir: Path, *, key: str | None = API_KEY, **api: object) -> Settings:
@@ -50,17 +55,25 @@ def settings_for(workdir: Path, *, key: str | None = API_KEY, **api: object) -> 
 def filled(tmp_path_factory: pytest.TempPathFactory) -> Filled:
     settings = settings_for(tmp_path_factory.mktemp("api") / "work")
     settings.paths.ensure()
+    work, incoming = str(settings.paths.workdir), str(settings.paths.incoming_dir)
+    for args in (["simulate", incoming, "--groups", "2", "--scale", "test", "--seed", "5"],
+                 ["convert", incoming, "--workdir", work, "--json"]):
+        result = CliRunner().invoke(cli_app, args)
+        reset_logging()
+        assert result.exit_code == 0, (args, result.output)
     configure_logging(settings, console=False)
     try:
         with open_repository(settings.database_url) as repo, Runner(repo, settings) as runner:
             wf = get_workflow("engine-demo", settings)
             ok = runner.run(wf, {"seed": 7, "count": 400}, trigger="test")
             bad = runner.run(wf, {"seed": 8, "count": 0}, trigger="test")
+            groups = tuple(g.group_id for g in repo.groups.list_groups())
     finally:
         reset_logging()
     assert ok.ok
     assert not bad.ok
-    return Filled(settings=settings, ok_run=ok.run_id, failed_run=bad.run_id)
+    assert len(groups) == 2
+    return Filled(settings=settings, ok_run=ok.run_id, failed_run=bad.run_id, group_ids=groups)
 
 
 @pytest.fixture(scope="session")
