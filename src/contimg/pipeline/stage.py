@@ -148,7 +148,9 @@ class Stage:
     config : str, optional
         The settings section injected as ``config`` (e.g. ``"imaging"``).
     cache : bool
-        Whether a new run may reuse a completed attempt with the same run key.
+        Whether a new run may reuse a completed attempt with the same run key
+        (and existing outputs). Set it to ``False`` for a stage whose point is
+        a side effect outside its products (registering, notifying).
     """
 
     name: str
