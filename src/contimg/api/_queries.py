@@ -21,6 +21,7 @@ __all__ = [
     "StageDurationBuckets",
     "count_groups_waiting",
     "count_runs_by_status",
+    "group_latencies",
     "last_product_time",
     "ping",
     "stage_duration_buckets",
@@ -64,6 +65,31 @@ def last_product_time(repo: SqlStateRepository, table: str = "images") -> dateti
         return None
     with repo.read() as conn:
         return conn.execute(sa.select(sa.func.max(tab.c.created_at))).scalar_one()
+
+
+def group_latencies(repo: SqlStateRepository, limit: int = 200) -> list[float]:
+    """Seconds from a group's last file being indexed to its image being registered.
+
+    The newest ``limit`` images that name a group, newest first; empty until both
+    the ``files`` and ``images`` tables exist and have rows.
+    """
+    files, images = _table("files"), _table("images")
+    if files is None or images is None:
+        return []
+    landed = (
+        sa.select(files.c.group_id, sa.func.max(files.c.indexed_at).label("landed"))
+        .group_by(files.c.group_id)
+        .subquery()
+    )
+    stmt = (
+        sa.select(images.c.created_at, landed.c.landed)
+        .join(landed, landed.c.group_id == images.c.group_id)
+        .order_by(images.c.created_at.desc())
+        .limit(limit)
+    )
+    with repo.read() as conn:
+        rows = conn.execute(stmt).all()
+    return [(made - came).total_seconds() for made, came in rows if made and came]
 
 
 @dataclass(frozen=True)

@@ -45,7 +45,8 @@ def _time_axis(x0: float, width: float, t0: datetime, span_s: float, y: float,
         frac = i / 5
         x = x0 + frac * width
         if clock:
-            label = (t0 + timedelta(seconds=frac * span_s)).strftime("%H:%M")
+            when = t0 + timedelta(seconds=frac * span_s)
+            label = when.strftime("%m-%d %H:%M" if span_s > 86400 else "%H:%M")
         else:
             label = f"+{_fmt_s(frac * span_s)}"
         out.append(f'<line x1="{x:.1f}" y1="{y}" x2="{x:.1f}" y2="{y + height}" class="grid"/>')

@@ -150,6 +150,8 @@ def _overview(ctx: ApiContext) -> dict[str, Any]:
         "last_24h": sum(done) + sum(failed),
         "last_24h_failed": sum(failed),
         "median_run_s": med if finished else None,
+        "group_latency_s": statistics.median(lat) if (lat := _queries.group_latencies(repo))
+        else None,
         "images": images,
         "mosaics": ctx.repository.mosaics.list(limit=4),
     }
