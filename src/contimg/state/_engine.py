@@ -14,8 +14,8 @@ Everything backend-specific about connections lives here:
   SQLite refuses at once with "database is locked" when another writer committed
   in between.
 - In-memory SQLite: one connection shared by every thread (``StaticPool``), so
-  every user sees the same database; a re-entrant lock held from pool checkout
-  to checkin keeps two threads from interleaving transactions on it.
+  every user sees the same database; a lock held from pool checkout to checkin
+  keeps two threads from interleaving transactions on it.
 """
 
 from __future__ import annotations
@@ -147,11 +147,11 @@ def create_state_engine(
     if is_memory_sqlite(sa_url):
         engine = sa.create_engine(
             "sqlite://",
-            poolclass=StaticPool,
+            poolclass=_SerialStaticPool,
             connect_args={"check_same_thread": False},
             **common,
         )
-        _serialise_shared_connection(engine)
+        engine.pool._contimg_wait_s = busy_timeout_ms / 1000  # type: ignore[attr-defined]
     else:
         assert sa_url.database is not None
         Path(sa_url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
@@ -185,17 +185,42 @@ def _install_sqlite_hooks(engine: Engine, busy_timeout_ms: int) -> None:
         conn.exec_driver_sql(f"BEGIN {mode}")
 
 
-def _serialise_shared_connection(engine: Engine) -> None:
-    # One DBAPI connection serves every thread; holding a lock from checkout to
-    # checkin makes each ``with engine.connect()`` block exclusive. Re-entrant
-    # only so that a nested checkout in one thread fails loudly in SQLite
-    # ("cannot start a transaction within a transaction") instead of deadlocking.
-    lock = threading.RLock()
+class _SerialStaticPool(StaticPool):
+    """The one shared in-memory connection, lent to one user at a time.
 
-    @event.listens_for(engine.pool, "checkout")
-    def _acquire(*_args: Any) -> None:
-        lock.acquire()
+    ``StaticPool`` hands the same connection to every caller at once; two
+    threads would then interleave transactions on it (and confuse the pool's
+    own bookkeeping). Holding a lock from checkout to checkin makes each
+    ``with engine.connect()`` block exclusive, like SQLite's own write lock on a
+    file. A plain (non re-entrant) lock, acquired with a timeout, turns a nested
+    checkout in one thread into a clear error instead of a silent deadlock.
+    """
 
-    @event.listens_for(engine.pool, "checkin")
-    def _release(*_args: Any) -> None:
-        lock.release()
+    _contimg_wait_s: float = SQLITE_BUSY_TIMEOUT_MS / 1000
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._lent = threading.Lock()
+
+    def _do_get(self) -> Any:
+        if not self._lent.acquire(timeout=self._contimg_wait_s):
+            raise TimeoutError(
+                "in-memory state database busy: its only connection is in use "
+                "(a connection opened inside another in the same thread?)"
+            )
+        try:
+            return super()._do_get()
+        except BaseException:
+            self._lent.release()
+            raise
+
+    def _do_return_conn(self, record: Any) -> None:
+        try:
+            super()._do_return_conn(record)
+        finally:
+            self._lent.release()
+
+    def recreate(self) -> _SerialStaticPool:
+        pool = super().recreate()
+        pool._contimg_wait_s = self._contimg_wait_s
+        return pool  # type: ignore[return-value]
