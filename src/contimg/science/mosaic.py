@@ -206,6 +206,9 @@ def _header(
 def _write_png(path: Path, data: np.ndarray, wcs: WCS, title: str) -> Path:
     from matplotlib.figure import Figure  # lazy: heavy, and no pyplot global state
 
+    # A quicklook: about one image pixel per screen pixel (the figure is 1000 px wide).
+    step = max(1, math.ceil(max(data.shape) / 1000))
+    data, wcs = data[::step, ::step], wcs[::step, ::step]
     finite = data[np.isfinite(data)]
     lo, hi = np.percentile(finite, [1.0, 99.5]) if finite.size else (0.0, 1.0)
     aspect = data.shape[0] / max(data.shape[1], 1)
@@ -312,36 +315,33 @@ def make_mosaic(
         pb_plane = read_plane(Path(item.pb_path))
         if pb_plane.data.shape != plane.data.shape:
             raise ValueError(f"{item.pb_path}: shape differs from {item.image_path}")
-        valid = np.isfinite(plane.data) & (pb_plane.data >= cfg.pb_cutoff)
+        valid = np.isfinite(plane.data) & np.isfinite(pb_plane.data)
+        valid &= np.where(valid, pb_plane.data, 0.0) >= cfg.pb_cutoff
         # Spline interpolation (bicubic) prefilters the whole array, so one NaN (WSClean
         # blanks the pbcor image below its pb limit) would spread everywhere: interpolate
-        # zero-filled data and drop output pixels that touch an invalid input pixel.
-        img_out = reproject_interp(
-            (np.where(valid, plane.data, 0.0), plane.wcs),
+        # zero-filled data with a validity plane and drop output pixels near invalid ones.
+        # The three planes share one coordinate transform (the costly part), computed
+        # without reproject's round-trip check: both grids are plain celestial TAN/SIN.
+        stack = np.stack(
+            [
+                np.where(valid, plane.data, 0.0),
+                valid.astype(np.float64),
+                np.where(valid, pb_plane.data, 0.0),
+            ]
+        )
+        img_out, valid_out, pb_out = reproject_interp(
+            (stack, plane.wcs),
             sub_wcs,
-            shape_out=sub_shape,
+            shape_out=(3, *sub_shape),
             order=cfg.interpolation,
             return_footprint=False,
-        )
-        valid_out = reproject_interp(
-            (valid.astype(np.float64), plane.wcs),
-            sub_wcs,
-            shape_out=sub_shape,
-            order="bilinear",
-            return_footprint=False,
-        )
-        pb_out = reproject_interp(
-            (pb_plane.data, plane.wcs),
-            sub_wcs,
-            shape_out=sub_shape,
-            order="bilinear",
-            return_footprint=False,
+            roundtrip_coords=False,
         )
         good = (
             np.isfinite(img_out)
             & np.isfinite(pb_out)
             & (pb_out >= cfg.pb_cutoff)
-            & (np.nan_to_num(valid_out) > 0.999)
+            & (np.abs(np.nan_to_num(valid_out) - 1.0) < 1e-3)
         )
         w = np.where(good, np.nan_to_num(pb_out) ** 2 / item.rms_jy**2, 0.0)
         sum_wi[box] += w * np.nan_to_num(img_out)
