@@ -9,7 +9,14 @@ from pathlib import Path
 import pytest
 
 from contimg.config.settings import Settings
-from contimg.pipeline import ConfigurationError, RetryPolicy, Runner, Stage, Workflow
+from contimg.pipeline import (
+    ConfigurationError,
+    InputError,
+    RetryPolicy,
+    Runner,
+    Stage,
+    Workflow,
+)
 from contimg.state import RunStatus, SqlStateRepository, StageStatus, open_repository
 
 from ._engine_stages import Stats, doubled, flaky_counter, numbers, stats, value_error
@@ -410,3 +417,17 @@ def test_one_runner_serves_concurrent_runs(runner: Runner, repo: SqlStateReposit
     assert len(ids) == 2
     for run_id in ids:
         assert [a.stage for a in repo.list_attempts(run_id)] == ["meet"]
+
+
+def test_inputs_are_checked_against_their_declared_types(
+    runner: Runner, repo: SqlStateRepository
+) -> None:
+    wf = Workflow(
+        "typed", [Stage("twice", lambda count: count * 2, produces="y")], inputs={"count": int}
+    )
+    assert runner.run(wf, {"count": "21"}).outputs == {"y": 42}
+    with pytest.raises(InputError, match=r"input 'count' = 'abc' is not a valid int"):
+        runner.run(wf, {"count": "abc"})
+    with pytest.raises(InputError, match=r"missing \['count'\], unknown \['cnt'\]"):
+        runner.run(wf, {"cnt": 1})
+    assert len(repo.list_runs()) == 1  # refused runs are never created

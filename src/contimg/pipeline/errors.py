@@ -2,8 +2,9 @@
 
 Three kinds of failure, each handled in exactly one way by the runner:
 
-- **Definition and configuration errors** (:class:`DefinitionError`,
-  :class:`ConfigurationError`) are mistakes in the workflow or the settings.
+- **Definition, configuration and input errors** (:class:`DefinitionError`,
+  :class:`ConfigurationError`, :class:`InputError`) are mistakes in the
+  workflow, the settings or a run's inputs.
   They are raised before anything runs, are never retried, and make the CLI
   exit with code 2.
 - **Stage errors** (:class:`StageError` and its subclasses) describe a stage
@@ -24,6 +25,7 @@ __all__ = [
     "ConfigurationError",
     "ContimgError",
     "DefinitionError",
+    "InputError",
     "PreconditionFailed",
     "StageCrashed",
     "StageError",
@@ -42,6 +44,12 @@ class ContimgError(Exception):
 
 class DefinitionError(ContimgError):
     """A stage or workflow definition is invalid (unknown input, cycle, bad signature...)."""
+
+    exit_code = 2
+
+
+class InputError(ContimgError):
+    """A run's inputs are missing, unknown or not of the workflow's declared types."""
 
     exit_code = 2
 

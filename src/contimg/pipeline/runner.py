@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 import structlog
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from contimg.config.settings import Settings, section_hash
 from contimg.observability import metrics
@@ -46,7 +46,7 @@ from contimg.observability.logging import attached_sink
 from contimg.observability.sink import BatchedLogSink
 from contimg.pipeline import _values
 from contimg.pipeline._scheduler import FAILED_STATES, Scheduler
-from contimg.pipeline.errors import ConfigurationError, DefinitionError, StageError
+from contimg.pipeline.errors import ConfigurationError, InputError, StageError
 from contimg.pipeline.executors import Executor, make_executor
 from contimg.pipeline.stage import Stage
 from contimg.pipeline.workflow import Workflow
@@ -176,8 +176,8 @@ class Runner:
 
         Raises
         ------
-        DefinitionError
-            Inputs missing or unknown.
+        InputError
+            Inputs missing, unknown or not of the declared types.
         ConfigurationError
             A stage names a settings section or executor that does not exist.
         """
@@ -271,10 +271,11 @@ class Runner:
         missing = sorted(set(workflow.inputs) - set(inputs))
         extra = sorted(set(inputs) - set(workflow.inputs))
         if missing or extra:
-            raise DefinitionError(
+            raise InputError(
                 f"workflow {workflow.name!r} takes inputs "
                 f"{sorted(workflow.inputs)}; missing {missing}, unknown {extra}"
             )
+        inputs = {k: _checked_input(workflow, k, v) for k, v in inputs.items()}
         for stage in workflow.stages:
             self._section(stage)
             if (stage.executor or self.default_executor) not in ("inline", "process", "dask"):
@@ -388,6 +389,18 @@ class Runner:
             )
             metrics.RUNS_TOTAL.labels(wf.name, status.value).inc()
             _log.error("run.failed", status=status.value, error=repr(exc))
+
+
+def _checked_input(workflow: Workflow, name: str, value: Any) -> Any:
+    """Validate one input against its declared type (``"5"`` for an ``int`` becomes ``5``)."""
+    try:
+        return _values.decode(value, workflow.inputs[name])
+    except ValidationError as exc:
+        detail = "; ".join(e["msg"] for e in exc.errors())
+        raise InputError(
+            f"workflow {workflow.name!r}: input {name!r} = {value!r} is not a valid "
+            f"{getattr(workflow.inputs[name], '__name__', workflow.inputs[name])}: {detail}"
+        ) from None
 
 
 def _no_flush() -> None:
