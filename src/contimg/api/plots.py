@@ -88,7 +88,8 @@ def caltable_png(path: str | Path, kind: str = "") -> bytes:
         raise PlotError(f"{path.name}: nothing unflagged to plot")
     masked = np.ma.masked_array(values, mask=flags)
     antennas = np.asarray(data["antenna"])
-    shown = np.unique(antennas)[:_MAX_ANTENNAS_SHOWN]
+    with_data = [a for a in np.unique(antennas) if not flags[antennas == a].all()]
+    shown = np.asarray(with_data[:_MAX_ANTENNAS_SHOWN])
     n_chan = values.shape[1]
     fig = Figure(figsize=(9, 5.5), layout="constrained")
     if data["param"] == "FPARAM":
@@ -101,26 +102,37 @@ def caltable_png(path: str | Path, kind: str = "") -> bytes:
         ax.legend()
     else:
         amp_ax, ph_ax = fig.subplots(2, 1, sharex=True)
-        by_freq = n_chan > 1
-        freq_ghz = np.asarray(data["freq"])[:n_chan] / 1e9
-        t0 = float(np.min(data["time"]))
-        for a in shown:
-            rows = antennas == a
-            for corr, style in zip(range(values.shape[2]), ("-", "--"), strict=False):
-                v = masked[rows, :, corr]
-                if by_freq:
-                    x, y = freq_ghz, v.mean(axis=0)
-                else:
-                    order = np.argsort(data["time"][rows])
-                    x = (np.asarray(data["time"])[rows][order] - t0) / 60.0
-                    y = v[order, 0]
-                amp_ax.plot(x, np.ma.abs(y), style, lw=0.8)
-                ph_ax.plot(x, np.degrees(np.ma.angle(y)), style, lw=0.8)
+        times = np.asarray(data["time"])
+        if n_chan > 1:  # bandpass: one line per antenna and feed against frequency
+            freq_ghz = np.asarray(data["freq"])[:n_chan] / 1e9
+            for a in shown:
+                for corr, style in zip(range(values.shape[2]), ("-", "--"), strict=False):
+                    y = masked[antennas == a, :, corr].mean(axis=0)
+                    amp_ax.plot(freq_ghz, np.ma.abs(y), style, lw=0.8)
+                    ph_ax.plot(freq_ghz, np.degrees(np.ma.angle(y)), style, lw=0.8)
+            ph_ax.set_xlabel("frequency (GHz)")
+        elif np.unique(times).size == 1:  # one solution interval: values per antenna
+            for corr, marker in zip(range(values.shape[2]), ("o", "s"), strict=False):
+                y = np.ma.array([masked[antennas == a, 0, corr].mean() for a in shown])
+                amp_ax.plot(shown, np.ma.abs(y), marker, ms=4, mfc="none" if corr else None)
+                ph_ax.plot(shown, np.degrees(np.ma.angle(y)), marker, ms=4,
+                           mfc="none" if corr else None)
+            ph_ax.set_xlabel("antenna (one solution interval)")
+        else:  # gains against time
+            t0 = float(np.min(times))
+            for a in shown:
+                rows = antennas == a
+                order = np.argsort(times[rows])
+                x = (times[rows][order] - t0) / 60.0
+                for corr, style in zip(range(values.shape[2]), ("o-", "s--"), strict=False):
+                    y = masked[rows, 0, corr][order]
+                    amp_ax.plot(x, np.ma.abs(y), style, lw=0.8, ms=3)
+                    ph_ax.plot(x, np.degrees(np.ma.angle(y)), style, lw=0.8, ms=3)
+            ph_ax.set_xlabel("time (min from first solution)")
         amp_ax.set_ylabel("amplitude")
         ph_ax.set_ylabel("phase (deg)")
-        ph_ax.set_xlabel("frequency (GHz)" if by_freq else "time (min from first solution)")
-    fig.suptitle(f"{path.name}  [{kind or data['param']}]  {len(shown)} antennas "
-                 "(solid X, dashed Y)")
+    fig.suptitle(f"{path.name}  [{kind or data['param']}]  {len(shown)} antennas with data "
+                 "(X solid/filled, Y dashed/open)")
     return _png(fig)
 
 
