@@ -8,7 +8,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from tests.science.convert._minisim import simulate_group
 
 from contimg.science.convert import CorruptFileError
 from contimg.science.ingest import (
@@ -22,6 +21,7 @@ from contimg.science.ingest import (
     scan_directory,
     select_groups,
 )
+from contimg.science.simulate import simulate_groups
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -82,8 +82,11 @@ def test_select_groups_by_time_and_id() -> None:
 @pytest.fixture(scope="module")
 def one_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     d = tmp_path_factory.mktemp("hdr")
-    (path,) = simulate_group(d, "2026-01-01T00:00:00", subbands=[2], n_ants=8, dec_deg=16.3)
-    return path
+    (group,) = simulate_groups(d, "2026-01-01T00:00:00", dec_deg=16.3, scale="test")
+    for path in group.files:
+        if not path.name.endswith("_sb02.hdf5"):
+            path.unlink()
+    return next(p for p in group.files if p.name.endswith("_sb02.hdf5"))
 
 
 def test_read_header_and_probe(one_file: Path, tmp_path: Path) -> None:

@@ -19,8 +19,9 @@ Assembly
 :func:`contimg.science.ingest.cluster_files`: a file joins the group whose member timestamps
 come within the tolerance of its own (single linkage) and that lacks its subband; otherwise it
 starts a group. The group id is sb00's timestamp; a group without sb00 uses its earliest
-timestamp and is re-keyed (files and group together, in one transaction) when sb00 arrives,
-as long as the group has not started converting.
+timestamp so far and is re-keyed (files and group together, in one transaction) when an
+earlier file or sb00 arrives, as long as the group is still assembling (only collecting and
+incomplete groups take new files).
 """
 
 from __future__ import annotations
@@ -407,8 +408,10 @@ class SqlGroupStore(SqlStore):
                     conn.execute(sa.select(groups).where(groups.c.group_id == gid)).mappings().one()
                 )
             gid = target["group_id"]
-            if subband == 0 and not target["has_sb00"]:
-                new_id = ts.strftime(_ID_FORMAT)
+            if not target["has_sb00"]:
+                # provisional id: sb00's timestamp once it is here, else the earliest one
+                earliest = min(target["first_timestamp"], ts)
+                new_id = (ts if subband == 0 else earliest).strftime(_ID_FORMAT)
                 if new_id != gid:
                     clash = conn.execute(
                         sa.select(groups.c.id).where(groups.c.group_id == new_id)

@@ -7,28 +7,49 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from tests.science.convert._minisim import Source, simulate_group
+from astropy import units as u
+from astropy.coordinates import EarthLocation, SkyCoord
+from astropy.time import Time
 
 from contimg.config.settings import ConversionSettings
 from contimg.science.convert import ConvertedMS, convert_group
+from contimg.science.simulate import simulate_groups
+from contimg.science.skymodel import SkyModel, Source
 
-GROUP_START = "2026-01-01T00:00:00"
-# LAST at the group is ~342.25 deg: two sources a few arcmin from the meridian at +54.57 dec
-SOURCES = (Source(342.45, 54.62, 3.0), Source(342.05, 54.50, 2.0))
+GROUP_START = "2025-10-17T14:30:00"
+DEC_DEG = 54.57
+
+
+def meridian_sources(start: str = GROUP_START, dec_deg: float = DEC_DEG) -> SkyModel:
+    """Two sources a few arcmin from where the meridian points 26 s into the group."""
+    site = EarthLocation.from_geodetic(-118.2817 * u.deg, 37.2314 * u.deg, 1222 * u.m)
+    t = Time(start) + 26 * u.s
+    lst = t.sidereal_time("apparent", longitude=site.lon).deg
+    centre = SkyCoord(lst * u.deg, dec_deg * u.deg, frame="fk5", equinox=t).icrs
+    ra, dec = centre.ra.deg, centre.dec.deg
+    return SkyModel(
+        (
+            Source("A", ra + 0.20, dec + 0.05, 3.0, -0.7),
+            Source("B", ra - 0.20, dec - 0.07, 2.0, 0.0),
+        )
+    )
 
 
 @dataclass(frozen=True)
 class SimGroup:
     directory: Path
     files: tuple[Path, ...]
-    sources: tuple[Source, ...]
+    sources: SkyModel
 
 
 @pytest.fixture(scope="session")
 def sim_group(tmp_path_factory: pytest.TempPathFactory) -> SimGroup:
     directory = tmp_path_factory.mktemp("incoming")
-    files = simulate_group(directory, GROUP_START, sources=SOURCES, seed=7)
-    return SimGroup(directory, tuple(files), SOURCES)
+    sky = meridian_sources()
+    (group,) = simulate_groups(
+        directory, GROUP_START, dec_deg=DEC_DEG, sky=sky, scale="test", seed=7
+    )
+    return SimGroup(directory, tuple(group.files), sky)
 
 
 @pytest.fixture(scope="session")

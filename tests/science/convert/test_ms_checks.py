@@ -127,7 +127,7 @@ def test_wsclean_reads_the_reference_ms(
     reference_ms: ConvertedMS, sim_group: SimGroup, tmp_path: Path
 ) -> None:
     image = _wsclean(reference_ms.path, 0, tmp_path / "ref", niter=100)
-    src = sim_group.sources[0]
+    src = next(iter(sim_group.sources))
     ra, dec, beam = _peak_near(image, src.ra_deg, src.dec_deg)
     offset = SkyCoord(ra * u.deg, dec * u.deg).separation(
         SkyCoord(src.ra_deg * u.deg, src.dec_deg * u.deg)

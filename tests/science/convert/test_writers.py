@@ -78,7 +78,7 @@ def test_band_ascending_contiguous_one_field_per_integration(convert_with, write
     np.testing.assert_allclose(dra, 12.884902 * 15.041, rtol=1e-2)  # ICRS, not apparent
     np.testing.assert_allclose(np.diff(phase_dir[:, 1]), 0, atol=5e-6)  # < 1 arcsec (precession)
     names = _col(ms, "NAME", "FIELD")
-    assert names[0] == "meridian_2026-01-01T00:00:06.4"
+    assert names[0] == "meridian_2025-10-17T14:30:06.4"
     assert _col(ms, "TELESCOPE_NAME", "OBSERVATION")[0] == "DSA_110"
     ant_names = _col(ms, "NAME", "ANTENNA")
     assert len(ant_names) == 117

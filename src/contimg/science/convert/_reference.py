@@ -44,22 +44,6 @@ def write_pyuvdata(req: WriteRequest) -> None:
             gap.flag_array[:] = True
             uvd.__iadd__(gap, run_check=False)
     uvd.reorder_freqs(channel_order="freq", run_check=False)
-    # The files' data have the zenith w-term removed (V ~ exp(2 pi i (ul + vm + w(n-1)))). In
-    # pyuvdata's terms that is a driftscan centre at zenith; its "unprojected" type means no
-    # w-term at all, and phase() would then rotate by w_new instead of w_new - w_zenith.
-    uvd.phase_center_catalog = {
-        cat_id: {
-            **entry,
-            "cat_type": "driftscan",
-            "cat_lon": 0.0,
-            "cat_lat": np.pi / 2,
-            "cat_frame": "altaz",
-            "cat_epoch": None,
-        }
-        if entry["cat_type"] == "unprojected"
-        else entry
-        for cat_id, entry in uvd.phase_center_catalog.items()
-    }
     # telescope identity and stations (MS antenna id = station index)
     tel = uvd.telescope
     tel.name = layout.telescope_name

@@ -182,7 +182,6 @@ def convert_group(
         time_jd=plan.time_jd,
         ant1=ant1,
         ant2=ant2,
-        uvw_unprojected=plan.uvw_m,
         dec_rad=plan.dec_rad,
         location=tel.location,
         antenna_numbers=tel.numbers,

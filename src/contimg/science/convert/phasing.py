@@ -7,7 +7,11 @@ frame position angle, uvw, w-term) is then computed exactly as :meth:`pyuvdata.U
 does for that ICRS position, so the fast writer and the pyuvdata reference agree to rounding.
 
 The visibilities are *rotated*, not only relabelled: phasing multiplies each sample by
-``exp(-2 pi i (w_new - w_old) nu / c)`` with ``w_old`` the unprojected (zenith) w of the file.
+``exp(-2 pi i w_new nu / c)``. The files are in pyuvdata's "unprojected" convention
+(``V = sum S exp(+2 pi i (u l + v m + w n))``, no w-term removed; the simulator's truth.json
+states it), so the old w-term is zero, exactly as :meth:`pyuvdata.UVData.phase` assumes.
+(DEVPLAN's format text writes ``w (n - 1)``; real DSA-110 files and the simulator follow
+pyuvdata, and a file in the ``n - 1`` form would differ by ``exp(2 pi i w_zenith nu / c)``.)
 """
 
 from __future__ import annotations
@@ -40,7 +44,7 @@ class MeridianPhasing:
     uvw : numpy.ndarray
         Projected uvw of each row in pyuvdata's convention (metres), shape (n_blt, 3).
     delta_w : numpy.ndarray
-        ``w_new - w_old`` of each row (metres): the w-term the data are rotated by.
+        w-term each row is rotated by (metres): the new w (unprojected data have none).
     names : tuple of str
         Field names (they carry the integration time).
     """
@@ -65,7 +69,6 @@ def meridian_phasing(
     time_jd: np.ndarray,
     ant1: np.ndarray,
     ant2: np.ndarray,
-    uvw_unprojected: np.ndarray,
     dec_rad: float,
     location: EarthLocation,
     antenna_numbers: np.ndarray,
@@ -79,8 +82,6 @@ def meridian_phasing(
         Time of each row, JD UTC.
     ant1, ant2 : numpy.ndarray
         Antenna numbers of each row (indices into ``antenna_numbers``' numbering).
-    uvw_unprojected : numpy.ndarray
-        The file's unprojected uvw (w towards zenith), metres; its w is the old w-term.
     dec_rad : float
         Pointing declination (apparent), radians.
     location : astropy.coordinates.EarthLocation
@@ -152,7 +153,7 @@ def meridian_phasing(
         lst=lst,
         field_index=field_index,
         uvw=np.asarray(uvw, dtype=np.float64),
-        delta_w=np.asarray(uvw[:, 2] - uvw_unprojected[:, 2], dtype=np.float64),
+        delta_w=np.asarray(uvw[:, 2], dtype=np.float64),
         names=tuple(field_name(t) for t in times),
     )
 
