@@ -1,0 +1,152 @@
+"""Flagging: the DSA-110 AOFlagger strategy on simulated groups (clean, and with RFI)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+from casacore.tables import table
+
+from contimg.config.settings import ConversionSettings, FlaggingSettings
+from contimg.science.convert import convert_group
+from contimg.science.flag import FlaggingError, flag_ms
+from contimg.science.simulate import DEFAULT_START, Corruptions, simulate_groups, strip_sky
+
+needs_aoflagger = pytest.mark.skipif(
+    shutil.which("aoflagger") is None, reason="the aoflagger binary is not installed"
+)
+SUBBAND_HZ = 11.71875e6
+F_TOP = 1498.75e6
+
+
+@dataclass(frozen=True)
+class FlagSim:
+    clean_ms: Path
+    rfi_ms: Path
+    rfi_truth: dict
+
+
+@pytest.fixture(scope="module")
+def flag_sim(tmp_path_factory: pytest.TempPathFactory) -> FlagSim:
+    root = tmp_path_factory.mktemp("flagsim")
+    sky = strip_sky(30, DEFAULT_START, 1, 54.57, seed=3)
+    out = {}
+    for rfi in (False, True):
+        corr = Corruptions(gains=True, bandpass=True, noise=True, rfi=rfi)
+        (group,) = simulate_groups(
+            root / f"in{int(rfi)}",
+            start=DEFAULT_START,
+            sky=sky,
+            scale="test",
+            seed=11,
+            corruptions=corr,
+        )
+        ms = convert_group(
+            group.files,
+            root / f"ms{int(rfi)}",
+            root / "scratch",
+            ConversionSettings(),
+            group_id=group.group_id,
+        ).path
+        out[rfi] = (ms, json.loads(group.truth_path.read_text()))
+    return FlagSim(out[False][0], out[True][0], out[True][1])
+
+
+def _copy(ms: Path, tmp_path: Path) -> Path:
+    dst = tmp_path / ms.name
+    shutil.copytree(ms, dst)
+    return dst
+
+
+def _rfi_mask(ms: Path, truth: dict) -> tuple[np.ndarray, np.ndarray]:
+    """Injected-RFI cells (row, channel) and the cross-correlation rows of the MS."""
+    with table(str(ms), ack=False) as tb:
+        times = tb.getcol("TIME")
+        cross = tb.getcol("ANTENNA1") != tb.getcol("ANTENNA2")
+    with table(str(ms / "SPECTRAL_WINDOW"), ack=False) as tb:
+        freqs = tb.getcol("CHAN_FREQ")[0]
+    t_index = np.searchsorted(np.unique(times), times)
+    mask = np.zeros((len(times), len(freqs)), bool)
+    for ev in truth["rfi"]:
+        if ev["freq_hz"] is not None:
+            chans = np.flatnonzero(np.isclose(freqs, ev["freq_hz"]))
+        else:
+            k = ev["subband"]
+            chans = np.flatnonzero(
+                (freqs >= F_TOP - (k + 1) * SUBBAND_HZ) & (freqs < F_TOP - k * SUBBAND_HZ)
+            )
+        rows = (
+            np.ones(len(times), bool) if ev["time_index"] is None else t_index == ev["time_index"]
+        )
+        mask[np.ix_(rows, chans)] = True
+    return mask, cross
+
+
+@needs_aoflagger
+def test_strategy_flags_little_clean_data(flag_sim: FlagSim, tmp_path: Path) -> None:
+    ms = _copy(flag_sim.clean_ms, tmp_path)
+    result = flag_ms(ms, FlaggingSettings(), log_dir=tmp_path / "logs")
+    assert result.before == 0.0
+    assert result.by_reason["autocorrelations"] > 0
+    assert result.by_reason["zeros"] == 0.0
+    assert result.by_reason["rfi"] < 0.02
+    assert result.cross_after < 0.02
+    assert (tmp_path / "logs" / "aoflagger.log").is_file()
+
+
+@needs_aoflagger
+def test_strategy_catches_simulated_rfi(flag_sim: FlagSim, tmp_path: Path) -> None:
+    ms = _copy(flag_sim.rfi_ms, tmp_path)
+    result = flag_ms(ms, FlaggingSettings())
+    mask, cross = _rfi_mask(ms, flag_sim.rfi_truth)
+    with table(str(ms), ack=False) as tb:
+        flagged = tb.getcol("FLAG").all(axis=-1)
+    kinds = {ev["kind"] for ev in flag_sim.rfi_truth["rfi"]}
+    assert {"spike", "channel", "burst"} <= kinds
+    assert flagged[cross][mask[cross]].mean() > 0.98  # the injected RFI is caught
+    assert flagged[cross][~mask[cross]].mean() < 0.02  # and little else
+    assert result.by_reason["rfi"] > 0.5 * mask[cross].mean()
+
+
+@needs_aoflagger
+def test_existing_flags_are_kept_and_zeros_flagged(flag_sim: FlagSim, tmp_path: Path) -> None:
+    ms = _copy(flag_sim.clean_ms, tmp_path)
+    with table(str(ms), readonly=False, ack=False) as tb:
+        data = tb.getcol("DATA")
+        data[10:20, 5] = 0
+        tb.putcol("DATA", data)
+        flags = tb.getcol("FLAG")
+        flags[100:110] = True
+        tb.putcol("FLAG", flags)
+    result = flag_ms(ms, FlaggingSettings())
+    with table(str(ms), ack=False) as tb:
+        after = tb.getcol("FLAG")
+    assert after[100:110].all()
+    assert after[10:20, 5].all()
+    assert result.before > 0
+    assert result.by_reason["zeros"] > 0
+
+
+@pytest.mark.casa
+@pytest.mark.slow
+def test_casa_fallback_backend(flag_sim: FlagSim, tmp_path: Path) -> None:
+    ms = _copy(flag_sim.rfi_ms, tmp_path)
+    result = flag_ms(ms, FlaggingSettings(backend="casa"), scratch_dir=tmp_path / "scratch")
+    mask, cross = _rfi_mask(ms, flag_sim.rfi_truth)
+    with table(str(ms), ack=False) as tb:
+        flagged = tb.getcol("FLAG").all(axis=-1)
+    assert result.backend == "casa"
+    assert flagged[cross][mask[cross]].mean() > 0.5
+    assert not list((tmp_path / "scratch").iterdir())  # CASA's temporaries are removed
+
+
+def test_too_much_flagged_fails_and_says_so(flag_sim: FlagSim, tmp_path: Path) -> None:
+    ms = _copy(flag_sim.clean_ms, tmp_path)
+    with table(str(ms), readonly=False, ack=False) as tb:
+        tb.putcol("FLAG", np.ones(tb.getcol("FLAG").shape, bool))
+    with pytest.raises(FlaggingError, match="max_flag_fraction"):
+        flag_ms(ms, FlaggingSettings(backend="none"))
