@@ -431,3 +431,36 @@ def test_inputs_are_checked_against_their_declared_types(
     with pytest.raises(InputError, match=r"missing \['count'\], unknown \['cnt'\]"):
         runner.run(wf, {"cnt": 1})
     assert len(repo.list_runs()) == 1  # refused runs are never created
+
+
+def test_declared_memory_keeps_hungry_stages_apart(
+    repo: SqlStateRepository, settings: Settings
+) -> None:
+    from contimg.pipeline import Resources
+
+    active, peak, lock = [0], [0], threading.Lock()
+
+    def hungry(i: int) -> int:
+        with lock:
+            active[0] += 1
+            peak[0] = max(peak[0], active[0])
+        time.sleep(0.05)
+        with lock:
+            active[0] -= 1
+        return i
+
+    wf = Workflow(
+        "memory",
+        [
+            Stage(
+                f"s{i}", hungry, needs=("i",), produces=f"v{i}", resources=Resources(memory_mb=600)
+            )
+            for i in range(3)
+        ]
+        + [Stage("huge", hungry, needs=("i",), produces="h", resources=Resources(memory_mb=5000))],
+        inputs={"i": int},
+    )
+    with Runner(repo, settings, max_parallel=4, memory_budget_mb=1000) as runner:
+        result = runner.run(wf, {"i": 1})
+    assert result.ok
+    assert peak[0] == 1  # 600 + 600 > 1000; 5000 > 1000 runs alone

@@ -84,6 +84,8 @@ class Scheduler:
         Stage -> (settings section or ``None``, its hash or ``None``).
     max_parallel : int
         Parallel slots (a stage takes ``resources.cpus`` of them).
+    memory_budget_mb : float
+        Memory that running attempts may declare together (``resources.memory_mb``).
     scratch : Path
         This run's scratch directory.
     reuse_from : mapping
@@ -104,6 +106,7 @@ class Scheduler:
         executor_for: Callable[[Stage], Executor],
         section_for: Callable[[Stage], tuple[BaseModel | None, str | None]],
         max_parallel: int,
+        memory_budget_mb: float,
         scratch: Path,
         reuse_from: Mapping[str, StageAttemptRecord],
         use_cache: bool,
@@ -116,6 +119,7 @@ class Scheduler:
         self._executor_for = executor_for
         self._section_for = section_for
         self.max_parallel = max_parallel
+        self.memory_budget_mb = memory_budget_mb
         self.scratch = scratch
         self.reuse_from = reuse_from
         self.use_cache = use_cache
@@ -135,6 +139,7 @@ class Scheduler:
         self._retry_at: list[tuple[float, str, int]] = []  # heap of (due, stage, attempt)
         self._next_attempt: dict[str, int] = {}  # stage -> number of its due retry
         self._slots = 0
+        self._memory_mb = 0.0
         self._lock = threading.RLock()
         self._changed = threading.Event()
         self._fatal: BaseException | None = None
@@ -223,8 +228,12 @@ class Scheduler:
                 continue
             stage = self.workflow.stage(name)
             cpus = min(stage.resources.cpus, self.max_parallel)
-            if self._slots and self._slots + cpus > self.max_parallel:
-                break  # wait for a slot; order is kept
+            memory = stage.resources.memory_mb or 0
+            if self._slots and (
+                self._slots + cpus > self.max_parallel
+                or self._memory_mb + memory > self.memory_budget_mb
+            ):
+                break  # wait for slots or memory; order is kept
             self._ready.popleft()
             number = self._next_attempt.pop(name, 1)
             attempt = self._start_attempt(stage, number, cpus)
@@ -257,6 +266,7 @@ class Scheduler:
         self.attempts[name] = number
         self.status[name] = StageStatus.RUNNING
         self._slots += cpus
+        self._memory_mb += stage.resources.memory_mb or 0
         with structlog.contextvars.bound_contextvars(stage=name):
             _log.info("stage.started", attempt=number, executor=executor.name)
         call = AttemptCall(
@@ -360,6 +370,7 @@ class Scheduler:
         stage, name = att.stage, att.stage.name
         del self.running[att.record_id]
         self._slots -= att.cpus
+        self._memory_mb -= stage.resources.memory_mb or 0
         with structlog.contextvars.bound_contextvars(stage=name, attempt=att.number):
             for event in outcome.logs:  # events a child process or Dask worker collected
                 fields = dict(event)

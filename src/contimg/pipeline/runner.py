@@ -37,6 +37,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import psutil
 import structlog
 from pydantic import BaseModel, ValidationError
 
@@ -110,6 +111,9 @@ class Runner:
         Default executor (overrides ``executor.kind``).
     max_parallel : int, optional
         Parallel slots per run (overrides ``executor.max_parallel``).
+    memory_budget_mb : float, optional
+        Memory the running attempts of one run may declare together; default:
+        what the machine has available when the run starts.
     scratch_dir : Path, optional
         Parent of per-run scratch directories (default ``paths.scratch_dir``).
     log_to_db : bool
@@ -135,6 +139,7 @@ class Runner:
         *,
         executor: str | None = None,
         max_parallel: int | None = None,
+        memory_budget_mb: float | None = None,
         scratch_dir: Path | None = None,
         log_to_db: bool = True,
         workflows: Mapping[str, Callable[[Settings], Workflow]] | None = None,
@@ -144,6 +149,7 @@ class Runner:
         self.settings = settings or Settings()
         self.default_executor = executor or self.settings.executor.kind
         self.max_parallel = max_parallel or self.settings.executor.max_parallel
+        self.memory_budget_mb = memory_budget_mb
         self.scratch_dir = Path(scratch_dir or self.settings.paths.scratch_dir)
         self.log_to_db = log_to_db
         self._executors: dict[str, Executor] = {}
@@ -331,6 +337,7 @@ class Runner:
                 executor_for=lambda stage: self._executor(stage.executor or self.default_executor),
                 section_for=self._section,
                 max_parallel=self.max_parallel,
+                memory_budget_mb=self.memory_budget_mb or psutil.virtual_memory().available / 2**20,
                 scratch=scratch,
                 reuse_from=reuse_from,
                 use_cache=use_cache,

@@ -77,7 +77,10 @@ class Resources:
     cpus : int
         Parallel slots the attempt takes out of ``executor.max_parallel``.
     memory_mb : int, optional
-        Expected peak memory (recorded; a hint for choosing the process executor).
+        Expected peak memory. Attempts of one run start only while the memory
+        they declare fits the run's budget (the memory available when the run
+        started), so two memory-hungry stages do not run side by side; a stage
+        asking for more than the budget runs alone.
     scratch_mb : int, optional
         Free space the scratch directory must have; checked before each attempt.
     """
