@@ -64,7 +64,13 @@ class AttemptCall:
 
 @dataclass(frozen=True)
 class AttemptOutcome:
-    """How an attempt ended, measured where it ran."""
+    """How an attempt ended, measured where it ran.
+
+    ``cpu_s`` is the attempt's own CPU time (its thread's, or its child
+    process's). ``peak_rss_bytes`` is the high-water mark of the process that
+    ran it: exact for the process executor, the whole process's so far for
+    inline and in-process Dask attempts.
+    """
 
     status: StageStatus
     products: Mapping[str, Any] = field(default_factory=dict)
