@@ -92,7 +92,11 @@ def convert(
         for path in ignored:
             err.print(f"[yellow]ignored[/] {path}: not a subband file name")
         groups = select_groups(
-            cluster_files(found, tolerance_s=settings.ingest.group_tolerance_s),
+            cluster_files(
+                found,
+                tolerance_s=settings.ingest.group_tolerance_s,
+                n_subbands=settings.instrument.n_subbands,
+            ),
             start=t_start,
             end=t_end,
             group_id=group,

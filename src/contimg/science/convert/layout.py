@@ -8,19 +8,21 @@ numbering never leaks into the MS.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from astropy.coordinates import EarthLocation
 
 from contimg.science.convert.errors import ConversionError
 
+if TYPE_CHECKING:
+    from contimg.instrument.model import Instrument
+
 __all__ = ["DSA110_TELESCOPE_NAME", "MsTelescope", "dsa110_telescope"]
 
-#: Telescope name written to converted MSs (the files carry ``OVRO_MMA``).
+#: Telescope name written to converted MSs (the files carry ``OVRO_MMA``, which casacore knows
+#: as a position a few hundred metres away; the MS says what the array is).
 DSA110_TELESCOPE_NAME = "DSA_110"
-_DSA110_SITE = (37.2314, -118.2817, 1222.0)  # lat, lon (deg), alt (m): DSA110.md
-_DSA110_DISH_M = 4.65
 
 
 @dataclass(frozen=True, eq=False)
@@ -102,23 +104,21 @@ class MsTelescope:
         return lut
 
 
-def dsa110_telescope(station_file: Path | str | None = None) -> MsTelescope:
-    """Return DSA-110's MS identity from the instrument model (stations, site, dish).
+def dsa110_telescope(instrument: Instrument | None = None) -> MsTelescope:
+    """Return the MS identity of the instrument model (default: DSA-110 from the settings).
 
     Parameters
     ----------
-    station_file : path, optional
-        Station CSV (default: the DSA-110 file shipped with contimg).
+    instrument : Instrument, optional
+        Stations, site and dish (default: ``Instrument.from_settings()``).
     """
-    from contimg.instrument.site import Site
-    from contimg.instrument.stations import load_layout
+    from contimg.instrument.model import Instrument
 
-    stations = load_layout(station_file)
-    site = Site(DSA110_TELESCOPE_NAME, *_DSA110_SITE)
+    inst = instrument or Instrument.from_settings()
     return MsTelescope(
         telescope_name=DSA110_TELESCOPE_NAME,
-        location=site.earth_location(),
-        names=tuple(stations.names),
-        positions=stations.relative_itrf(site.itrf_m),
-        diameter_m=_DSA110_DISH_M,
+        location=inst.site.earth_location(),
+        names=tuple(inst.layout.names),
+        positions=inst.layout.relative_itrf(inst.site.itrf_m),
+        diameter_m=inst.dish_diameter_m,
     )
