@@ -201,3 +201,26 @@ def test_science_results_stored_as_they_are(repo: SqlStateRepository) -> None:
         inputs=[MosaicInput(Path("/a.fits"), Path("/a-pb.fits"), 0.002)],
     )
     assert mosaic.inputs == (MosaicInputRecord("/a.fits", "/a-pb.fits", 0.002, None),)
+
+
+def test_concurrent_images_lose_no_update(repo: SqlStateRepository) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    names = ["A", "B", "C"]
+    repo.sources.add_sources([NewSource(n, 1.0, 2.0) for n in names])
+    fluxes = {k: [0.1 + 0.01 * k + 0.001 * j for j in range(3)] for k in range(12)}
+
+    def measure(k: int) -> int:
+        rows = [_row(n, fluxes[k][j], 0.002) for j, n in enumerate(names)]
+        return repo.sources.add_photometry(
+            image_path=f"/c{k}.fits", time=T0 + timedelta(minutes=k), rows=rows, accumulate=ACC
+        )
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        assert sum(pool.map(measure, range(12))) == 36
+    for j, n in enumerate(names):
+        src = repo.sources.by_name(n)
+        assert src is not None
+        assert src.n == 12
+        series = [fluxes[k][j] for k in range(12)]
+        assert src.eta == pytest.approx(eta_metric(series, [0.002] * 12), rel=1e-9)

@@ -646,8 +646,10 @@ class SqlSourceStore(SqlStore):
         names = [r.name for r in rows]
         added = 0
         with self.write() as conn:
+            # Lock in id order so two images sharing sources never deadlock (PostgreSQL).
             stmt = self.lock_rows(
-                sa.select(sources).where(sources.c.name.in_(names)), skip_locked=False
+                sa.select(sources).where(sources.c.name.in_(names)).order_by(sources.c.id),
+                skip_locked=False,
             )
             current = {r["name"]: _source(r) for r in conn.execute(stmt).mappings()}
             missing = sorted(set(names) - set(current))
