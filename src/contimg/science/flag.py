@@ -21,6 +21,7 @@ from importlib import resources
 from pathlib import Path
 
 import numpy as np
+import structlog
 
 from contimg.config.settings import FlaggingSettings
 
@@ -32,6 +33,9 @@ __all__ = [
     "flag_ms",
     "flagged_fraction",
 ]
+
+
+log = structlog.get_logger(__name__)
 
 
 class FlaggingError(RuntimeError):
@@ -202,6 +206,15 @@ def flag_ms(
     reasons["rfi"] = after - current
     cross = flagged_fraction(ms, cross_only=True)
     result = FlagResult(ms, settings.backend, before, after, reasons, cross)
+    log.info(
+        "flagging.done",
+        ms=str(ms),
+        backend=settings.backend,
+        before=round(before, 4),
+        after=round(after, 4),
+        cross_after=round(cross, 4),
+        **{f"by_{k}": round(v, 4) for k, v in reasons.items()},
+    )
     if cross > settings.max_flag_fraction:
         raise FlaggingError(
             f"{cross:.1%} of the cross-correlations of {ms} are flagged "

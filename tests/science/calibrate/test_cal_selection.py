@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from structlog.testing import capture_logs
 
 from contimg.science.calibrate import (
     ApplyAction,
@@ -41,7 +42,11 @@ def _set(set_id: str, transit: datetime, status: str = "valid", hours: float = 1
 
 def test_nearest_valid_set_either_side() -> None:
     sets = [_set("before", T0 - timedelta(hours=3)), _set("after", T0 + timedelta(hours=1))]
-    decision = choose_cal_set(T0, sets)
+    with capture_logs() as logs:
+        decision = choose_cal_set(T0, sets)
+    (overlap,) = [e for e in logs if e["event"] == "calibration.sets_overlap"]
+    assert overlap["chosen"] == "after"
+    assert overlap["also_covering"] == ["before"]
     assert decision.action is ApplyAction.APPLY
     assert decision.cal_set is not None
     assert decision.cal_set.set_id == "after"

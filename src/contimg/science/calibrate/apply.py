@@ -12,11 +12,15 @@ from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
+import structlog
+
 from contimg.science.calibrate._types import ApplyAction, ApplyDecision, ApplyResult, CalSet
 from contimg.science.calibrate.msinfo import flag_fraction
 from contimg.science.calibrate.qa import CalTableError, check_caltable
 
 __all__ = ["RejectedSetError", "apply_calibration", "choose_cal_set"]
+
+log = structlog.get_logger(__name__)
 
 
 class RejectedSetError(ValueError):
@@ -64,6 +68,13 @@ def choose_cal_set(
     )
     best = ranked[0]
     offset_h = (target_time - best.transit_time).total_seconds() / 3600.0
+    if len(ranked) > 1:
+        log.info(
+            "calibration.sets_overlap",
+            target_time=target_time.isoformat(),
+            chosen=best.set_id,
+            also_covering=[s.set_id for s in ranked[1:]],
+        )
     return ApplyDecision(
         ApplyAction.APPLY,
         best,
@@ -139,6 +150,13 @@ def apply_calibration(
             names = ", ".join(str(t.path) for t in cal_set.tables)
             raise CalTableError(f"applycal of {names} to {ms} failed: {exc}") from exc
     after = flag_fraction(ms)
+    log.info(
+        "calibration.applied",
+        ms=str(ms),
+        set_id=cal_set.set_id,
+        flagged_before=round(before, 4),
+        flagged_after=round(after, 4),
+    )
     return ApplyResult(
         ms=ms,
         set_id=cal_set.set_id,

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import structlog
 
 from contimg.config.settings import CalibrationSettings
 from contimg.science.calibrate._types import (
@@ -52,6 +53,8 @@ from contimg.science.calibrate.qa import QAThresholds, gate, measure_table
 from contimg.science.calibrate.refant import RefantError, choose_refant
 
 __all__ = ["SolveError", "new_set_id", "solve_calibration"]
+
+log = structlog.get_logger(__name__)
 
 
 class SolveError(RuntimeError):
@@ -99,11 +102,23 @@ def _merge_fields(ms: Path, keep: np.ndarray) -> None:
         tb.putcol("STATE_ID", np.full(tb.nrows(), -1, np.int32))
 
 
+def _finish(cal_set: CalSet) -> CalSet:
+    log.info(
+        "calibration.solved",
+        set_id=cal_set.set_id,
+        calibrator=cal_set.calibrator,
+        status=cal_set.status.value,
+        refant=cal_set.refant,
+        reasons=list(cal_set.reasons),
+    )
+    return cal_set
+
+
 def _rejected(
     base: dict[str, Any], reasons: Sequence[str], tables: Sequence[CalTable] = ()
 ) -> CalSet:
-    return CalSet(
-        **base, tables=tuple(tables), status=CalSetStatus.REJECTED, reasons=tuple(reasons)
+    return _finish(
+        CalSet(**base, tables=tuple(tables), status=CalSetStatus.REJECTED, reasons=tuple(reasons))
     )
 
 
@@ -232,6 +247,7 @@ def solve_calibration(
     except RefantError as exc:
         return _rejected(base, [str(exc)])
     base["refant"] = refant
+    log.info("calibration.refant", refant=refant, note=refant_note)
     params["refant_note"] = refant_note
     params["fields"] = [int(f) for f in fields]
 
@@ -276,12 +292,12 @@ def solve_calibration(
         tables: list[CalTable] = []
         reasons: list[str] = []
 
-        def _solve(kind: CalTableKind, task: str, interp: str, **kw: Any) -> None:
+        def _solve(kind: CalTableKind, task: str, interp: str, vis: Path, **kw: Any) -> None:
             path = work / f"{set_id}.{kind.value}"
             prior = [str(t.path) for t in tables]
             try:
                 getattr(casatasks, task)(
-                    vis=str(averaged),
+                    vis=str(vis),
                     caltable=str(path),
                     refant=refant,
                     minsnr=settings.min_snr,
@@ -304,6 +320,7 @@ def solve_calibration(
                 CalTableKind.DELAY,
                 "gaincal",
                 "nearest",
+                averaged,
                 gaintype="K",
                 solint="inf",
                 combine="scan,field",
@@ -313,6 +330,7 @@ def solve_calibration(
                 CalTableKind.BANDPASS,
                 "bandpass",
                 "nearest",
+                averaged,
                 solint="inf",
                 combine="scan,field",
                 bandtype="B",
@@ -323,24 +341,26 @@ def solve_calibration(
                 CalTableKind.GAIN,
                 "gaincal",
                 "linear",
+                averaged,
                 gaintype="G",
                 calmode="p",
                 solint="inf",
                 combine="scan,field",
             )
         if not reasons and settings.short_solint:
-            # short interval needs the unaveraged (but phase-shifted) data
+            # a short interval needs the unaveraged (but phase-shifted) data; the model's
+            # field-averaged amplitudes do not matter to a phase-only solve
             short = scratch / "short.ms"
             casatasks.phaseshift(
                 vis=str(ms), outputvis=str(short), phasecenter=phasecenter, datacolumn="data"
             )
             _merge_fields(short, fields)
             casatasks.ft(vis=str(short), complist=str(complist), usescratch=True)
-            averaged = short
             _solve(
                 CalTableKind.GAIN_SHORT,
                 "gaincal",
                 "linear",
+                short,
                 gaintype="G",
                 calmode="p",
                 solint=settings.short_solint,
@@ -361,4 +381,4 @@ def solve_calibration(
     base["provenance"] = {**base["provenance"], "solved_at": datetime.now(UTC).isoformat()}
     if reasons:
         return _rejected(base, reasons, placed)
-    return CalSet(**base, tables=tuple(placed), status=CalSetStatus.VALID)
+    return _finish(CalSet(**base, tables=tuple(placed), status=CalSetStatus.VALID))
