@@ -135,13 +135,17 @@ def simulate(
     missing: Annotated[
         list[str] | None,
         typer.Option(
-            "--missing-subband", help="Leave out GROUP:SUBBAND (repeatable).", show_default=False
+            "--missing-subband",
+            help="Leave out GROUP:SUBBAND (repeatable; a bare SUBBAND: group 0).",
+            show_default=False,
         ),
     ] = None,
     truncated: Annotated[
         list[str] | None,
         typer.Option(
-            "--truncate", help="Cut GROUP:SUBBAND's file short (repeatable).", show_default=False
+            "--truncate",
+            help="Cut GROUP:SUBBAND's file short (repeatable; a bare SUBBAND: group 0).",
+            show_default=False,
         ),
     ] = None,
     jitter: Annotated[

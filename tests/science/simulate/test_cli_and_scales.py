@@ -1,14 +1,24 @@
 import json
+from collections.abc import Iterator
 
 import numpy as np
+import pytest
 from tests.science.simulate._helpers import read, truth
 from typer.testing import CliRunner
 
 from contimg.cli.main import app
 from contimg.instrument import parse_subband_filename
+from contimg.observability import reset_logging
 from contimg.science.simulate import SCALES, read_flux_by_group, simulate_groups
 
 runner = CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def _close_log_file() -> Iterator[None]:
+    """The CLI configures logging to a file in its work directory; close it afterwards."""
+    yield
+    reset_logging()
 
 
 def test_cli_writes_groups_around_the_calibrator_transit(tmp_path) -> None:
