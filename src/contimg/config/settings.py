@@ -144,7 +144,7 @@ class InstrumentSettings(_Section):
     timestamp_jitter_s: float = Field(
         30.0, ge=0, description="File-name timestamps of a group scatter this far from sb00's, s."
     )
-    correlations: tuple[str, ...] = Field(
+    correlations: tuple[Literal["XX", "YY", "XY", "YX", "RR", "LL", "RL", "LR"], ...] = Field(
         ("XX", "YY"), min_length=1, description="Correlation products written."
     )
     sefd_jy: float = Field(
