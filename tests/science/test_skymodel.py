@@ -57,8 +57,14 @@ def test_spectrum_and_extra_columns(tmp_path: Path) -> None:
     [
         ("name,ra_deg,dec_deg,flux_jy\nA,1,2,3\n", r"row 1: missing column\(s\) spectral_index"),
         ("name,ra_deg,dec_deg,flux_jy,spectral_index\nA,1,2,x,0\n", "row 2 column 'flux_jy'"),
-        ("name,ra_deg,dec_deg,flux_jy,spectral_index\nA,1,95,1,0\n", "row 2: column 'dec_deg'"),
-        ("name,ra_deg,dec_deg,flux_jy,spectral_index\nA,1,2,-1,0\n", "row 2: column 'flux_jy'"),
+        (
+            "name,ra_deg,dec_deg,flux_jy,spectral_index\nA,1,95,1,0\n",
+            "row 2: source 'A': column 'dec_deg'",
+        ),
+        (
+            "name,ra_deg,dec_deg,flux_jy,spectral_index\nA,1,2,-1,0\n",
+            "row 2: source 'A': column 'flux_jy'",
+        ),
         ("name,ra_deg,dec_deg,flux_jy,spectral_index\nA,1,2,1\n", "row 2 column 'spectral_index'"),
         (
             "name,ra_deg,dec_deg,flux_jy,spectral_index\nA,1,2,1,0\nA,3,4,1,0\n",

@@ -61,7 +61,7 @@ class Source:
     def __post_init__(self) -> None:
         problems = _check_source(self)
         if problems:
-            raise SkyModelError(problems[0])
+            raise SkyModelError(f"source {self.name!r}: {problems[0]}")
 
     def flux_at(self, freq_hz: np.ndarray | float) -> np.ndarray:
         """Flux density at ``freq_hz``, Jy."""
