@@ -148,7 +148,7 @@ def test_non_critical_failure_skips_dependants_and_the_run_goes_on(
     assert (skipped.attempt, skipped.skip_reason) == (0, "upstream stage 'qa' failed")
 
 
-def test_critical_failure_stops_the_run(runner: Runner, tmp_path: Path) -> None:
+def test_critical_failure_stops_the_run(runner: Runner, events: list[dict]) -> None:
     gate = threading.Event()
 
     def slow(count: int) -> int:
@@ -172,6 +172,13 @@ def test_critical_failure_stops_the_run(runner: Runner, tmp_path: Path) -> None:
     assert result.stages["later"].skip_reason == "run stopped: stage 'bad' failed"
     with pytest.raises(Exception, match="bad count 1"):
         result.raise_for_status()
+    ours = [e for e in events if e.get("run_id") == result.run_id]
+    failed = [e for e in ours if e["event"] == "stage.failed"]
+    assert [(e["stage"], e["error_type"], e["critical"]) for e in failed] == [
+        ("bad", "ValueError", True)
+    ]
+    assert ours[-1]["event"] == "run.failed"
+    assert ours[-1]["error"] == "stage 'bad' failed: ValueError: bad count 1"
 
 
 def test_inline_timeout_is_recorded_timed_out(runner: Runner, repo: SqlStateRepository) -> None:
