@@ -1,12 +1,13 @@
 """API fixtures: a work directory whose database was filled by real commands and runs.
 
-``filled`` (session) first simulates two test-scale groups into ``incoming/``
-and converts them with ``contimg convert`` (real file index, groups and
-Measurement Sets), then runs the ``engine-demo`` workflow twice through the
+``filled`` (session) first simulates two test-scale groups around the transit
+of 0834+555 into ``incoming/`` and converts them with ``contimg convert`` (real
+file index, groups and Measurement Sets), then runs the ``engine-demo`` workflow twice through the
 Runner (one completes; one fails for real: ``count=0`` makes the summary stage
 divide by zero, so the attempt carries a genuine traceback) with logging to the
 database on. ``client`` is a FastAPI TestClient on an app over that database
-with an API key configured.
+with an API key configured. ``calibrated`` (session, needs CASA) solves a
+calibration set on the transit group with ``contimg calibrate solve``.
 """
 
 from __future__ import annotations
@@ -56,7 +57,8 @@ def filled(tmp_path_factory: pytest.TempPathFactory) -> Filled:
     settings = settings_for(tmp_path_factory.mktemp("api") / "work")
     settings.paths.ensure()
     work, incoming = str(settings.paths.workdir), str(settings.paths.incoming_dir)
-    for args in (["simulate", incoming, "--groups", "2", "--scale", "test", "--seed", "5"],
+    for args in (["simulate", incoming, "--groups", "2", "--scale", "test", "--seed", "5",
+                  "--calibrator", "0834+555"],
                  ["convert", incoming, "--workdir", work, "--json"]):
         result = CliRunner().invoke(cli_app, args)
         reset_logging()
@@ -99,3 +101,23 @@ def wait_finished(repo: SqlStateRepository, run_id: int, timeout_s: float = 30.0
         if time.monotonic() > deadline:
             raise AssertionError(f"run {run_id} still {run.status} after {timeout_s} s")
         time.sleep(0.05)
+
+
+@pytest.fixture(scope="session")
+def calibrated(filled: Filled) -> str:
+    """Solve and register a real calibration set on the transit group; return its set id."""
+    work = str(filled.settings.paths.workdir)
+    with open_repository(filled.settings.database_url) as repo:
+        ms_paths = [str(m.path) for m in repo.ms.list_ms()]
+    outputs = []
+    for ms in ms_paths:
+        result = CliRunner().invoke(cli_app, ["calibrate", "solve", ms, "--workdir", work])
+        reset_logging()
+        outputs.append(result.output)
+        if result.exit_code == 0:
+            break
+    else:
+        raise AssertionError(f"no MS could be calibrated: {outputs}")
+    with open_repository(filled.settings.database_url) as repo:
+        (cal_set,) = repo.calibration.list_sets()
+    return cal_set.set_id
