@@ -277,6 +277,7 @@ class Scheduler:
             number,
             scratch=self.scratch / f"{name}-{number}" if "scratch" in stage.injected else None,
             capture_logs=executor.name != "inline",
+            repository=self.repository if "repository" in stage.injected else None,
         )
         attempt = _Attempt(
             stage,

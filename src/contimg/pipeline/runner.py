@@ -251,6 +251,11 @@ class Runner:
                 self._executors[kind] = make_executor(kind, self.settings.executor)
             return self._executors[kind]
 
+    def _executor_for(self, stage: Stage) -> Executor:
+        if "repository" in stage.injected:
+            return self._executor("inline")  # a live repository does not cross processes
+        return self._executor(stage.executor or self.default_executor)
+
     def _section(self, stage: Stage) -> tuple[BaseModel | None, str | None]:
         if stage.config is None:
             return None, None
@@ -334,7 +339,7 @@ class Runner:
                 wf,
                 run_id,
                 values,
-                executor_for=lambda stage: self._executor(stage.executor or self.default_executor),
+                executor_for=self._executor_for,
                 section_for=self._section,
                 max_parallel=self.max_parallel,
                 memory_budget_mb=self.memory_budget_mb or psutil.virtual_memory().available / 2**20,

@@ -17,7 +17,11 @@ The runner calls ``fn`` with **keyword arguments only**:
       a fresh, empty :class:`~pathlib.Path` directory for this attempt,
       removed when the attempt ends, whatever the outcome;
   ``log``
-      a structlog logger bound to ``run_id``, ``stage`` and ``attempt``.
+      a structlog logger bound to ``run_id``, ``stage`` and ``attempt``;
+  ``repository``
+      the runner's own state repository, for the few stages that read or
+      register records. Such stages always run inline, in the runner's
+      process: science that needs isolation goes in a stage of its own.
 
 How a stage returns
 -------------------
@@ -62,7 +66,7 @@ __all__ = ["INJECTED", "ExecutorKind", "Resources", "Stage", "code_version"]
 ExecutorKind = Literal["inline", "process", "dask"]
 
 #: Parameter names the runner fills with resources instead of values.
-INJECTED = frozenset({"config", "scratch", "log"})
+INJECTED = frozenset({"config", "scratch", "log", "repository"})
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -230,6 +234,8 @@ class Stage:
             raise _fail(name, f"timeout_s must be > 0, got {self.timeout_s}")
         if self.executor not in (None, "inline", "process", "dask"):
             raise _fail(name, f"executor {self.executor!r} is not inline, process or dask")
+        if "repository" in injected and self.executor not in (None, "inline"):
+            raise _fail(name, f"takes the repository, so it runs inline, not {self.executor!r}")
         if not isinstance(self.retry, RetryPolicy):
             raise _fail(name, f"retry must be a RetryPolicy, got {self.retry!r}")
         if self.precondition is not None:

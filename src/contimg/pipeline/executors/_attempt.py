@@ -51,6 +51,8 @@ class AttemptCall:
     capture_logs : bool
         Collect ``log`` events into the outcome instead of emitting them (used
         where the runner's logging configuration is not in effect).
+    repository : StateRepository, optional
+        The runner's repository, for stages that ask for it (inline only).
     """
 
     stage: Stage
@@ -60,6 +62,7 @@ class AttemptCall:
     attempt: int = 1
     scratch: Path | None = None
     capture_logs: bool = False
+    repository: Any = None
 
 
 @dataclass(frozen=True)
@@ -167,6 +170,10 @@ def execute_attempt(
                 kwargs["log"] = logger
             if "config" in stage.injected:
                 kwargs["config"] = call.config
+            if "repository" in stage.injected:
+                if call.repository is None:
+                    raise RuntimeError("the runner gave no repository")
+                kwargs["repository"] = call.repository
             message = stage.call_precondition(call.inputs, call.config)
             if message is None and stage.resources.scratch_mb and call.scratch is not None:
                 message = _check_scratch_space(call.scratch, stage.resources.scratch_mb)

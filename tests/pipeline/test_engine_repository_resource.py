@@ -1,0 +1,55 @@
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from contimg.config.settings import ExecutorSettings, Settings
+from contimg.pipeline import DefinitionError, Runner, Stage, Workflow
+from contimg.state import SqlStateRepository
+from contimg.state.records import RunStatus
+
+
+def workflow_count(repository: SqlStateRepository) -> int:
+    return len(repository.list_runs(limit=1000))
+
+
+def pid_of_child() -> int:
+    return os.getpid()
+
+
+def pid_of_counter(child_pid: int, repository: SqlStateRepository) -> int:
+    del child_pid
+    return os.getpid()
+
+
+def test_repository_is_injected_and_sees_the_run(runner: Runner) -> None:
+    wf = Workflow("repo", [Stage("count", workflow_count, produces="n_runs")])
+    result = runner.run(wf, {})
+    assert result.status is RunStatus.COMPLETED
+    assert result.outputs["n_runs"] == 1  # the run itself is already recorded
+
+
+def test_stage_with_the_repository_refuses_another_executor() -> None:
+    with pytest.raises(DefinitionError, match="runs inline"):
+        Stage("count", workflow_count, produces="n_runs", executor="process")
+
+
+def test_repository_stage_runs_inline_when_the_default_is_process(
+    repo: SqlStateRepository, settings: Settings
+) -> None:
+    process_settings = settings.model_copy(update={"executor": ExecutorSettings(kind="process")})
+    wf = Workflow(
+        "mixed",
+        [
+            Stage("child", pid_of_child, produces="child_pid"),
+            Stage("counter", pid_of_counter, produces="counter_pid"),
+        ],
+    )
+    with Runner(repo, process_settings) as runner:
+        result = runner.run(wf, {})
+    assert result.status is RunStatus.COMPLETED
+    assert result.outputs["child_pid"] != os.getpid()
+    assert result.outputs["counter_pid"] == os.getpid()
+    executors = {a.stage: a.executor for a in repo.list_attempts(result.run_id)}
+    assert executors == {"child": "process", "counter": "inline"}
