@@ -118,7 +118,11 @@ class SubbandWriter:
                 freqs = freqs_by_subband[k]
                 template.freq_array = freqs
                 template.channel_width = np.full(len(freqs), freqs[1] - freqs[0])
-                template.initialize_uvh5_file(str(tmp), data_write_dtype="c8")
+                # one integration per HDF5 chunk, as a correlator writing integration by
+                # integration would: whole-file reads are ~5x faster than with h5py's
+                # automatic chunks (3 channels x 1 polarization each at full scale)
+                chunk = (template.Nbls, len(freqs), template.Npols)
+                template.initialize_uvh5_file(str(tmp), data_write_dtype="c8", chunks=chunk)
                 h5 = h5py.File(tmp, "r+")
                 # nsamples 1 everywhere: a fill value costs nothing on disk or in time
                 old = h5["Data/nsamples"]
