@@ -47,6 +47,8 @@ def test_run_page_has_gantt_errors_and_log_tail(client, filled: Filled) -> None:
 
 def test_other_pages_render(client) -> None:
     for url, text in (("/runs", "<h1>Runs</h1>"), ("/runs?status=failed", "failed"),
+                      ("/runs?status=&workflow=", "engine-demo"),
+                      ("/runs?status=completed&workflow=engine-demo&offset=0", "engine-demo"),
                       ("/images", "<h1>Images</h1>"), ("/calibration", "<h1>Calibration</h1>"),
                       ("/sources", "<h1>Sources</h1>"), ("/static/live.js", "data-live"),
                       ("/static/style.css", "--accent")):

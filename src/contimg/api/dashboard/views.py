@@ -171,13 +171,16 @@ def overview_fragment(request: Request, ctx: Ctx) -> HTMLResponse:
 
 @router.get("/runs")
 def runs_page(request: Request, ctx: Ctx,
-              status: RunStatus | None = None,
-              workflow: str | None = Query(None, max_length=200),
-              offset: int = Query(0, ge=0)) -> HTMLResponse:
-    """Run history with status and workflow filters."""
-    found = ctx.repository.list_runs(status=status, workflow=workflow, limit=51, offset=offset)
+              status: str = Query("", max_length=16),
+              workflow: str = Query("", max_length=200),
+              offset: int = Query(0, ge=0, le=10_000_000)) -> HTMLResponse:
+    """Run history with status and workflow filters (an empty filter means any)."""
+    if status and status not in {s.value for s in RunStatus}:
+        raise HTTPException(422, f"status: {status!r} is not a run status")
+    found = ctx.repository.list_runs(status=RunStatus(status) if status else None,
+                                     workflow=workflow or None, limit=51, offset=offset)
     return _render(request, "runs.html", page="runs", runs=found[:50], has_more=len(found) > 50,
-                   status=status.value if status else "", workflow=workflow or "",
+                   status=status, workflow=workflow,
                    offset=offset, statuses=[s.value for s in RunStatus])
 
 
@@ -242,6 +245,7 @@ def run_logs_fragment(request: Request, ctx: Ctx, run_id: Id,
 def images_page(request: Request, ctx: Ctx, offset: int = Query(0, ge=0, le=100_000),
                 verdict: str | None = Query(None, max_length=16)) -> HTMLResponse:
     """Thumbnail grid of registered images with their QA verdicts."""
+    verdict = verdict or None
     found = _images.list_images(ctx.repository, limit=61, offset=offset, verdict=verdict)
     images = [(_images.image_out(r), bool(r.png_path) and Path(r.png_path or "").is_file())
               for r in found[:60]]
