@@ -119,7 +119,9 @@ class SqlStateRepository(SqlStore):
         def _refuse(*_args: Any) -> None:
             raise RuntimeError("the state repository is closed")
 
-        sa.event.listen(self.engine, "engine_connect", _refuse)
+        # do_connect fires before a DBAPI connection is made, so refusing there
+        # leaks nothing (unlike refusing a connection already opened).
+        sa.event.listen(self.engine, "do_connect", _refuse)
 
     def __enter__(self) -> SqlStateRepository:
         return self
