@@ -2,8 +2,9 @@
 
 The server is the real command in a subprocess, on a free port of 127.0.0.1,
 over the database the real runs filled. The browser opens the overview and the
-failed run's page, checks what they render, that the console shows no errors
-(nor failed requests), and saves screenshots to the test's tmp_path.
+failed run's page, checks what they render, visits every other page of the
+navigation, checks that the console shows no errors (nor failed requests), and
+saves screenshots to the test's tmp_path.
 """
 
 from __future__ import annotations
@@ -118,6 +119,11 @@ def test_overview_and_run_page_render_without_console_errors(server: str, browse
     assert "run.failed" in page.locator("#logs").inner_text()
     page.screenshot(path=str(tmp_path / "run.png"), full_page=True)
 
+    for path, heading in (("/runs", "Runs"), ("/images", "Images"),
+                          ("/calibration", "Calibration"), ("/sources", "Sources"),
+                          ("/api", "REST API")):
+        page.goto(f"{server}{path}", wait_until="networkidle")
+        assert page.locator("h1").inner_text().startswith(heading), path
     assert not problems, problems
     if os.environ.get("KEEP_API_SCREENSHOTS"):
         keep = Path(os.environ["KEEP_API_SCREENSHOTS"])

@@ -51,7 +51,8 @@ def test_other_pages_render(client) -> None:
                       ("/runs?status=completed&workflow=engine-demo&offset=0", "engine-demo"),
                       ("/images", "<h1>Images</h1>"), ("/calibration", "<h1>Calibration</h1>"),
                       ("/sources", "<h1>Sources</h1>"), ("/static/live.js", "data-live"),
-                      ("/static/style.css", "--accent")):
+                      ("/static/style.css", "--accent"),
+                      ("/api", 'href="/api/v1/health"')):
         resp = client.get(url)
         assert resp.status_code == 200, url
         assert text in resp.text, url

@@ -8,6 +8,7 @@ from contimg import __version__
 from contimg.cli import calibrate as calibrate_cli
 from contimg.cli import config as config_cli
 from contimg.cli import convert as convert_cli
+from contimg.cli import db as db_cli
 from contimg.cli import images as images_cli
 from contimg.cli import mosaics as mosaics_cli
 from contimg.cli import runs as runs_cli
@@ -24,6 +25,7 @@ app = typer.Typer(
 )
 app.add_typer(config_cli.app, name="config")
 app.command("convert")(convert_cli.convert)
+app.add_typer(db_cli.app, name="db")
 app.add_typer(calibrate_cli.app, name="calibrate")
 app.add_typer(calibrate_cli.caltables_app, name="caltables")
 app.add_typer(calibrate_cli.catalog_app, name="catalog")

@@ -299,6 +299,17 @@ def source_page(request: Request, ctx: Ctx, source_id: Id) -> HTMLResponse:
                    points=ctx.repository.sources.lightcurve(source_id))
 
 
+@router.get("/api")
+def api_page(request: Request, ctx: Ctx) -> HTMLResponse:
+    """List the REST operations (from the OpenAPI schema), without any CDN asset."""
+    schema = request.app.openapi()
+    operations = [(method.upper(), path, op.get("summary", ""))
+                  for path, ops in schema["paths"].items() for method, op in ops.items()]
+    return _render(request, "api.html", page="api", operations=operations,
+                   version=schema["info"]["version"],
+                   write_enabled=bool(ctx.settings.api.api_key_sha256))
+
+
 def mount(app: FastAPI) -> None:
     """Add the dashboard pages and their static files to ``app``."""
     app.mount("/static", StaticFiles(directory=_HERE / "static"), name="static")
