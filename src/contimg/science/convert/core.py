@@ -115,6 +115,18 @@ def _as_mapping(files: Sequence[Path | str] | Mapping[int, Path]) -> tuple[dict[
     return by_sb, group_id_for(members)
 
 
+def _buffer_dir(settings: ConversionSettings, fallback: Path) -> Path:
+    """Where the shared read buffer lives: tmpfs (configured, else /dev/shm), else scratch.
+
+    The buffer is written once and read once; on a disk it would be written back for nothing
+    (and deleting it would wait for that).
+    """
+    for candidate in (settings.tmpfs_dir, Path("/dev/shm")):
+        if candidate is not None and Path(candidate).is_dir() and os.access(candidate, os.W_OK):
+            return Path(candidate)
+    return fallback
+
+
 def convert_group(
     files: Sequence[Path | str] | Mapping[int, Path],
     out_dir: Path | str,
@@ -200,7 +212,7 @@ def convert_group(
             ant2=ant2,
             out_path=tmp_ms,
             n_workers=settings.n_workers,
-            buffer_dir=Path(tmp),
+            buffer_dir=_buffer_dir(settings, Path(tmp)),
             history=f"contimg convert group {gid} writer={settings.writer}",
         )
         WRITERS[settings.writer](req)

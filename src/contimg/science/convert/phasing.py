@@ -183,6 +183,8 @@ def rotate_and_conjugate(data: np.ndarray, delta_w: np.ndarray, freqs_hz: np.nda
         np.cumprod(phasor, axis=1, out=phasor)
     else:
         phasor = np.exp(1j * np.outer(k, freqs_hz))
-    np.conjugate(phasor, out=phasor)
+    # conj(d * p) = conj(d) * conj(p); the product in complex64 differs from pyuvdata's
+    # complex128 product only in the last bit.
+    factor = np.conjugate(phasor).astype(np.complex64)
     np.conjugate(data, out=data)
-    data *= phasor[:, :, None]
+    data *= factor[:, :, None]
