@@ -9,11 +9,10 @@ short transaction.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine, RowMapping
@@ -41,7 +40,6 @@ from contimg.state.schema import log_records, runs, stage_executions
 
 __all__ = ["SqlStateRepository", "open_repository", "upgrade"]
 
-_R = TypeVar("_R", RunRecord, StageAttemptRecord)
 
 # Statements built once; values are bound at execute time. An UPDATE without
 # .values() takes its SET columns from the parameter keys.
@@ -140,30 +138,20 @@ class SqlStateRepository(SqlStore):
         resumed_from: int | None = None,
     ) -> RunRecord:
         """Insert a run in ``pending`` state and return it."""
-        record = RunRecord(
-            id=0,
-            workflow=workflow,
-            trigger=trigger,
-            status=RunStatus.PENDING,
-            inputs=_plain_json(inputs),
-            outputs={},
-            config_hash=config_hash,
-            resumed_from=resumed_from,
-            created_at=utcnow(),
-        )
-        values = {
+        values: dict[str, Any] = {
             "workflow": workflow,
             "trigger": trigger,
-            "status": record.status.value,
-            "inputs": record.inputs,
-            "outputs": record.outputs,
+            "status": RunStatus.PENDING.value,
+            "inputs": _plain_json(inputs),
+            "outputs": {},
             "config_hash": config_hash,
             "resumed_from": resumed_from,
-            "created_at": record.created_at,
+            "created_at": utcnow(),
         }
         with self.write() as conn:
             (run_id,) = conn.execute(_INSERT_RUN, values).inserted_primary_key
-        return _replace_id(record, run_id)
+        # Built from what was written, not read back: one statement per call.
+        return RunRecord(id=int(run_id), **{**values, "status": RunStatus.PENDING})
 
     def update_run(
         self,
@@ -241,8 +229,7 @@ class SqlStateRepository(SqlStore):
         started_at: datetime,
     ) -> StageAttemptRecord:
         """Insert an attempt in ``running`` state and return it."""
-        record = StageAttemptRecord(
-            id=0,
+        return self._insert_attempt(
             run_id=run_id,
             stage=stage,
             attempt=attempt,
@@ -250,9 +237,10 @@ class SqlStateRepository(SqlStore):
             run_key=run_key,
             executor=executor,
             started_at=as_utc(started_at),
+            ended_at=None,
             outputs={},
+            skip_reason=None,
         )
-        return self._insert_attempt(record)
 
     def finish_attempt(
         self,
@@ -319,36 +307,25 @@ class SqlStateRepository(SqlStore):
         the run's record shows what it reused.
         """
         when = as_utc(at)
-        record = StageAttemptRecord(
-            id=0,
+        return self._insert_attempt(
             run_id=run_id,
             stage=stage,
             attempt=0,
             status=StageStatus.SKIPPED,
             run_key=run_key,
+            executor=None,
             started_at=when,
             ended_at=when,
             outputs=_plain_json(outputs),
             skip_reason=reason,
         )
-        return self._insert_attempt(record)
 
-    def _insert_attempt(self, record: StageAttemptRecord) -> StageAttemptRecord:
-        values = {
-            "run_id": record.run_id,
-            "stage": record.stage,
-            "attempt": record.attempt,
-            "status": record.status.value,
-            "run_key": record.run_key,
-            "executor": record.executor,
-            "started_at": record.started_at,
-            "ended_at": record.ended_at,
-            "outputs": record.outputs,
-            "skip_reason": record.skip_reason,
-        }
+    def _insert_attempt(self, *, status: StageStatus, **values: Any) -> StageAttemptRecord:
         with self.write() as conn:
-            (attempt_id,) = conn.execute(_INSERT_ATTEMPT, values).inserted_primary_key
-        return _replace_id(record, attempt_id)
+            (attempt_id,) = conn.execute(
+                _INSERT_ATTEMPT, {**values, "status": status.value}
+            ).inserted_primary_key
+        return StageAttemptRecord(id=int(attempt_id), status=status, **values)
 
     def list_attempts(self, run_id: int) -> list[StageAttemptRecord]:
         """All attempts of a run (skipped stages included), in the order they started."""
@@ -411,10 +388,6 @@ class SqlStateRepository(SqlStore):
                 )
                 for row in conn.execute(stmt).mappings()
             ]
-
-
-def _replace_id(record: _R, new_id: int) -> _R:
-    return dataclasses.replace(record, id=int(new_id))
 
 
 def _run_record(row: RowMapping) -> RunRecord:
