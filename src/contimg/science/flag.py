@@ -109,7 +109,20 @@ def _aoflagger(
     strategy = Path(settings.aoflagger_strategy or default_strategy())
     if not strategy.is_file():
         raise FlaggingError(f"AOFlagger strategy {strategy} does not exist")
-    cmd = [binary, "-strategy", str(strategy), "-column", "DATA", "-j", "1", str(ms)]
+    # -direct-read: AOFlagger's default (auto) reads the whole MS into memory when it thinks
+    # there is room, ~13x the visibility size (18 GB for a full group, measured): too much on
+    # a machine shared with other workers.
+    cmd = [
+        binary,
+        "-strategy",
+        str(strategy),
+        "-column",
+        "DATA",
+        "-direct-read",
+        "-j",
+        "1",
+        str(ms),
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if log_dir is not None:
         Path(log_dir).mkdir(parents=True, exist_ok=True)
