@@ -3,6 +3,7 @@ the migrated schema is exactly the declared MetaData, and newer databases are re
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import pytest
@@ -77,3 +78,33 @@ def test_database_from_newer_code_is_refused(tmp_path: Path) -> None:
         conn.exec_driver_sql("INSERT INTO alembic_version VALUES ('9999_future')")
     with pytest.raises(SchemaVersionError, match="9999_future"):
         open_repository(url)
+
+
+@pytest.mark.parametrize(
+    "backend", ["sqlite_file", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def test_simultaneous_upgrades_of_a_fresh_database(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    if backend == "postgres":
+        url = request.getfixturevalue("postgres_url")
+    else:
+        url = f"sqlite:///{tmp_path / 'c.sqlite3'}"
+    start = threading.Barrier(3)
+    results: list[tuple[str, ...]] = []
+    errors: list[BaseException] = []
+
+    def _upgrade() -> None:
+        start.wait(timeout=30)
+        try:
+            results.append(upgrade(url))
+        except BaseException as exc:  # re-raised below, in the test's thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=_upgrade) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert errors == []
+    assert results == [tuple(sorted(head_revisions()))] * 3
