@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import functools
 import os
+from pathlib import Path
 
 import pytest
 
@@ -53,3 +55,17 @@ def test_repository_stage_runs_inline_when_the_default_is_process(
     assert result.outputs["counter_pid"] == os.getpid()
     executors = {a.stage: a.executor for a in repo.list_attempts(result.run_id)}
     assert executors == {"child": "process", "counter": "inline"}
+
+
+def scaled(value: float, *, factor: float) -> Path:
+    return Path(f"/data/{value * factor}")
+
+
+def test_partial_stage_keeps_its_product_type(runner: Runner) -> None:
+    stage = Stage("scaled", functools.partial(scaled, factor=2.0), produces="path")
+    assert stage.needs == ("value",)
+    assert stage.product_types == {"path": Path}
+    wf = Workflow("partial", [stage], inputs={"value": float})
+    first = runner.run(wf, {"value": 1.5})
+    resumed = runner.resume(first.run_id, wf)
+    assert resumed.outputs["path"] == Path("/data/3.0")

@@ -78,7 +78,8 @@ def stage_rows(attempts: Sequence[StageAttemptRecord]) -> list[dict[str, Any]]:
     return list(rows.values())
 
 
-def _run_document(run: RunRecord, attempts: Sequence[StageAttemptRecord]) -> dict[str, Any]:
+def run_document(run: RunRecord, attempts: Sequence[StageAttemptRecord]) -> dict[str, Any]:
+    """Return the ``--json`` document of one run: the run and a row per stage."""
     return {
         "run": to_jsonable(run),
         "stages": stage_rows(attempts),
@@ -86,7 +87,8 @@ def _run_document(run: RunRecord, attempts: Sequence[StageAttemptRecord]) -> dic
     }
 
 
-def _print_run(run: RunRecord, attempts: Sequence[StageAttemptRecord]) -> None:
+def print_run(run: RunRecord, attempts: Sequence[StageAttemptRecord]) -> None:
+    """Print a run's summary and its stage table."""
     console = Console()
     duration = (
         (run.ended_at - run.started_at).total_seconds()
@@ -156,9 +158,9 @@ def show(
             raise fail_usage(f"run {run_id} does not exist")
         attempts = ctx.repository.list_attempts(run_id)
         if as_json:
-            emit_json(_run_document(run, attempts))
+            emit_json(run_document(run, attempts))
         else:
-            _print_run(run, attempts)
+            print_run(run, attempts)
 
 
 def _rerun(
@@ -180,9 +182,9 @@ def _rerun(
         assert run is not None
         attempts = ctx.repository.list_attempts(result.run_id)
         if as_json:
-            emit_json(_run_document(run, attempts))
+            emit_json(run_document(run, attempts))
         else:
-            _print_run(run, attempts)
+            print_run(run, attempts)
     raise typer.Exit(EXIT_OK if result.ok else EXIT_FAILED)
 
 

@@ -170,6 +170,9 @@ class IngestSettings(_Section):
     use_polling: bool = Field(
         False, description="Poll the incoming directory instead of using inotify (network filesystems)."
     )
+    rescan_interval_s: float = Field(
+        30.0, gt=0, description="Full rescan of the incoming directory (safety net for missed events)."
+    )
 
 
 class ConversionSettings(_Section):
@@ -232,6 +235,9 @@ class CalibrationSettings(_Section):
     refant_max_flag_fraction: float = Field(
         0.5, ge=0, le=1, description="A reference antenna may have at most this fraction flagged."
     )
+    model: Path | None = Field(
+        None, description="Sky-model CSV to solve with instead of a catalogue calibrator (any array)."
+    )
     solve_delay: bool = Field(False, description="Solve for antenna delays (K) before the bandpass.")
     short_solint: str | None = Field(
         None, description="Also solve phase-only gains on this interval (e.g. '60s'); unset: inf only."
@@ -280,6 +286,9 @@ class ImagingSettings(_Section):
         "auto", description="Column to image; auto = CORRECTED_DATA when calibrated, else DATA."
     )
     source_snr: float = Field(5.0, gt=0, description="Source-finding detection threshold, sigma.")
+    reference_catalog: Path | None = Field(
+        None, description="Sky-model CSV to cross-match found sources with (flux scale, astrometry)."
+    )
     crossmatch_radius_arcsec: float = Field(
         30.0, gt=0, description="Maximum separation of a match to the reference catalogue."
     )
@@ -378,6 +387,12 @@ class ExecutorSettings(_Section):
     )
     max_parallel: int = Field(2, ge=1, description="Independent stages run at once within a run.")
     workers: int = Field(1, ge=1, description="Runs processed at once by the streaming service.")
+    lease_s: float = Field(
+        60.0, gt=0, description="A service's claim on a group lapses this long after its last heartbeat."
+    )
+    heartbeat_s: float = Field(
+        5.0, gt=0, description="How often the streaming service renews its claims and heartbeat."
+    )
 
 
 class DatabaseSettings(_Section):

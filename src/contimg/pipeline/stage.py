@@ -278,8 +278,11 @@ class Stage:
         return params
 
     def _product_types(self, produces: tuple[str, ...]) -> Mapping[str, Any]:
+        target = self.fn
+        while isinstance(target, functools.partial):  # bound keywords keep the return type
+            target = target.func
         try:
-            hints = typing.get_type_hints(self.fn)
+            hints = typing.get_type_hints(target)
         except Exception:  # unresolvable forward references: fall back to plain JSON values
             hints = {}
         returned = hints.get("return", Any)

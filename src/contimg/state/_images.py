@@ -205,9 +205,16 @@ class ImageStore(Protocol):
         ...
 
     def list_images(
-        self, *, group_id: str | None = None, verdict: str | None = None, limit: int = 100
+        self,
+        *,
+        group_id: str | None = None,
+        verdict: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        oldest_first: bool = False,
+        limit: int = 100,
     ) -> list[ImageRecord]:
-        """Return images, newest first."""
+        """Return images, newest first (or oldest first), optionally in an observing-time range."""
         ...
 
     def sources(self, image_id: int) -> list[ImageSourceRecord]:
@@ -302,10 +309,29 @@ class SqlImageStore(SqlStore):
         return None if row is None else _image(row)
 
     def list_images(
-        self, *, group_id: str | None = None, verdict: str | None = None, limit: int = 100
+        self,
+        *,
+        group_id: str | None = None,
+        verdict: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        oldest_first: bool = False,
+        limit: int = 100,
     ) -> list[ImageRecord]:
-        """Return images, newest first, optionally of one group or verdict."""
-        stmt = sa.select(images).order_by(images.c.created_at.desc(), images.c.id.desc())
+        """Return images, newest first (or oldest first), optionally of one group or verdict.
+
+        ``since``/``until`` bound the observing time (``obs_time``, inclusive) and
+        ``oldest_first`` orders by it; otherwise images come newest registered first.
+        """
+        if oldest_first:
+            order = (images.c.obs_time.asc(), images.c.id.asc())
+        else:
+            order = (images.c.created_at.desc(), images.c.id.desc())
+        stmt = sa.select(images).order_by(*order)
+        if since is not None:
+            stmt = stmt.where(images.c.obs_time >= since)
+        if until is not None:
+            stmt = stmt.where(images.c.obs_time <= until)
         if group_id is not None:
             stmt = stmt.where(images.c.group_id == group_id)
         if verdict is not None:
