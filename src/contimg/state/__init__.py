@@ -9,7 +9,8 @@ Opening a database
 'pending'
 
 ``open_repository(url)`` accepts ``sqlite:///path/contimg.sqlite3``,
-``sqlite:///:memory:`` (one database shared by every thread of the process) and
+``sqlite:///:memory:`` (a private database per repository, shared by every
+thread using that repository; gone when it is closed) and
 ``postgresql://user@host/db`` (psycopg 3). It applies any pending migration
 first; that costs one small query when the database is already current, and two
 processes opening one fresh SQLite file at once are safe. ``upgrade(url)`` does
