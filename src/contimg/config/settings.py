@@ -173,6 +173,9 @@ class IngestSettings(_Section):
     rescan_interval_s: float = Field(
         30.0, gt=0, description="Full rescan of the incoming directory (safety net for missed events)."
     )
+    rescan_interval_s: float = Field(
+        30.0, gt=0, description="Full rescan of the incoming directory (safety net for missed events)."
+    )
 
 
 class ConversionSettings(_Section):
@@ -387,6 +390,12 @@ class ExecutorSettings(_Section):
     )
     max_parallel: int = Field(2, ge=1, description="Independent stages run at once within a run.")
     workers: int = Field(1, ge=1, description="Runs processed at once by the streaming service.")
+    lease_s: float = Field(
+        60.0, gt=0, description="A service's claim on a group lapses this long after its last heartbeat."
+    )
+    heartbeat_s: float = Field(
+        5.0, gt=0, description="How often the streaming service renews its claims and heartbeat."
+    )
     lease_s: float = Field(
         60.0, gt=0, description="A service's claim on a group lapses this long after its last heartbeat."
     )

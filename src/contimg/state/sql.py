@@ -23,6 +23,7 @@ from contimg.state._engine import SQLITE_BUSY_TIMEOUT_MS, create_state_engine, j
 from contimg.state._images import ImageStore, SqlImageStore
 from contimg.state._ingest import GroupStore, MsStore, SqlGroupStore, SqlMsStore
 from contimg.state._migrate import upgrade_engine
+from contimg.state._service import ServiceStore, SqlServiceStore
 from contimg.state._variability import (
     MosaicStore,
     SourceStore,
@@ -104,6 +105,7 @@ class SqlStateRepository(SqlStore):
         self.images: ImageStore = SqlImageStore(engine)
         self.ms: MsStore = SqlMsStore(engine)
         self.mosaics: MosaicStore = SqlMosaicStore(engine)
+        self.service: ServiceStore = SqlServiceStore(engine)
         self.sources: SourceStore = SqlSourceStore(engine)
 
     # -- lifecycle --------------------------------------------------------
