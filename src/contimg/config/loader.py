@@ -193,18 +193,27 @@ def effective_values(settings: Settings) -> dict[str, Any]:
     return _flatten(settings.model_dump(mode="json"))
 
 
+def _type_name(annotation: Any) -> str:
+    text = str(annotation) if "[" in str(annotation) else getattr(annotation, "__name__", "")
+    return (text or str(annotation)).replace("typing.", "").replace("pathlib.", "")
+
+
 def reference_rows() -> list[tuple[str, str, str, str]]:
     """Rows ``(key, type, default, description)`` for every setting, from the models."""
     rows: list[tuple[str, str, str, str]] = []
     for section_name, section_field in Settings.model_fields.items():
         model = section_field.annotation
-        assert isinstance(model, type) and issubclass(model, BaseModel)
+        if not (isinstance(model, type) and issubclass(model, BaseModel)):
+            raise TypeError(f"settings section {section_name!r} is not a model")
         for key, field in model.model_fields.items():
-            annotation = field.annotation
-            type_name = getattr(annotation, "__name__", None) or str(annotation)
-            type_name = str(annotation) if "[" in str(annotation) else type_name
-            type_name = type_name.replace("typing.", "").replace("pathlib.", "")
             default = field.default
-            shown = "" if default is None else str(default.value if hasattr(default, "value") else default)
-            rows.append((f"{section_name}.{key}", type_name, shown, field.description or ""))
+            shown = "" if default is None else str(getattr(default, "value", default))
+            rows.append(
+                (
+                    f"{section_name}.{key}",
+                    _type_name(field.annotation),
+                    shown,
+                    field.description or "",
+                )
+            )
     return rows

@@ -47,7 +47,8 @@ class PathsSettings(_Section):
         Path("contimg-data"), description="Work directory holding incoming data and products."
     )
     incoming: Path | None = Field(
-        None, description="Directory the correlator writes UVH5 files to (default workdir/incoming)."
+        None,
+        description=("Directory the correlator writes UVH5 files to (default workdir/incoming)."),
     )
 
     def _under(self, name: str) -> Path:
@@ -162,19 +163,25 @@ class IngestSettings(_Section):
         1.0, ge=0, description="A file is indexed once its size is unchanged for this long."
     )
     group_timeout_s: float = Field(
-        900.0, gt=0, description="A group short of subbands this long after its first file is handled as incomplete."
+        900.0,
+        gt=0,
+        description=(
+            "A group short of subbands this long after its first file is handled as incomplete."
+        ),
     )
     poll_interval_s: float = Field(
-        2.0, gt=0, description="Polling period of the watcher (and of its network-filesystem fallback)."
+        2.0,
+        gt=0,
+        description=("Polling period of the watcher (and of its network-filesystem fallback)."),
     )
     use_polling: bool = Field(
-        False, description="Poll the incoming directory instead of using inotify (network filesystems)."
+        False,
+        description=("Poll the incoming directory instead of using inotify (network filesystems)."),
     )
     rescan_interval_s: float = Field(
-        30.0, gt=0, description="Full rescan of the incoming directory (safety net for missed events)."
-    )
-    rescan_interval_s: float = Field(
-        30.0, gt=0, description="Full rescan of the incoming directory (safety net for missed events)."
+        30.0,
+        gt=0,
+        description=("Full rescan of the incoming directory (safety net for missed events)."),
     )
 
 
@@ -197,7 +204,8 @@ class FlaggingSettings(_Section):
     """RFI and data flagging before calibration and imaging."""
 
     backend: Literal["aoflagger", "casa", "none"] = Field(
-        "aoflagger", description="RFI flagger: 'aoflagger', 'casa' (flagdata tfcrop/rflag) or 'none'."
+        "aoflagger",
+        description=("RFI flagger: 'aoflagger', 'casa' (flagdata tfcrop/rflag) or 'none'."),
     )
     flag_autocorrelations: bool = Field(True, description="Flag autocorrelations.")
     flag_zeros: bool = Field(True, description="Flag visibilities that are exactly zero.")
@@ -223,13 +231,18 @@ class CalibrationSettings(_Section):
         1.0, gt=0, description="Calibrators fainter than this at 1.4 GHz are not used."
     )
     validity_hours: float = Field(
-        12.0, gt=0, description="A solution set is valid this many hours either side of its transit."
+        12.0,
+        gt=0,
+        description=("A solution set is valid this many hours either side of its transit."),
     )
     when_missing: Literal["fail", "wait", "uncalibrated"] = Field(
-        "wait", description="No valid set for a target: 'fail', 'wait' for one, or image 'uncalibrated'."
+        "wait",
+        description=("No valid set for a target: 'fail', 'wait' for one, or image 'uncalibrated'."),
     )
     wait_timeout_s: float = Field(
-        1800.0, gt=0, description="How long a target waits for a calibration set before going on uncalibrated."
+        1800.0,
+        gt=0,
+        description=("How long a target waits for a calibration set before going on uncalibrated."),
     )
     refant_fallback: tuple[int, ...] = Field(
         (*range(104, 117), 117),
@@ -239,28 +252,44 @@ class CalibrationSettings(_Section):
         0.5, ge=0, le=1, description="A reference antenna may have at most this fraction flagged."
     )
     model: Path | None = Field(
-        None, description="Sky-model CSV to solve with instead of a catalogue calibrator (any array)."
+        None,
+        description=("Sky-model CSV to solve with instead of a catalogue calibrator (any array)."),
     )
-    solve_delay: bool = Field(False, description="Solve for antenna delays (K) before the bandpass.")
+    solve_delay: bool = Field(
+        False, description=("Solve for antenna delays (K) before the bandpass.")
+    )
     short_solint: str | None = Field(
-        None, description="Also solve phase-only gains on this interval (e.g. '60s'); unset: inf only."
+        None,
+        description=("Also solve phase-only gains on this interval (e.g. '60s'); unset: inf only."),
     )
     min_snr: float = Field(3.0, ge=0, description="CASA minsnr: solutions below it are flagged.")
     min_beam_response: float = Field(
-        0.1, ge=0, le=1, description="Use only fields where the calibrator's primary-beam response is at least this."
+        0.1,
+        ge=0,
+        le=1,
+        description=(
+            "Use only fields where the calibrator's primary-beam response is at least this."
+        ),
     )
     max_input_flag_fraction: float = Field(
-        0.9, ge=0, le=1, description="Do not solve when more of the calibrator data are flagged (set rejected)."
+        0.9,
+        ge=0,
+        le=1,
+        description=("Do not solve when more of the calibrator data are flagged (set rejected)."),
     )
     qa_max_flagged_fraction: float = Field(
         0.3, ge=0, le=1, description="QA: largest flagged fraction of solutions per table."
     )
     qa_min_snr: float = Field(5.0, ge=0, description="QA: smallest median solution SNR per table.")
     qa_max_amp_scatter: float = Field(
-        0.2, gt=0, description="QA: largest relative channel-to-channel amplitude scatter of solutions."
+        0.2,
+        gt=0,
+        description=("QA: largest relative channel-to-channel amplitude scatter of solutions."),
     )
     qa_max_phase_scatter_deg: float = Field(
-        20.0, gt=0, description="QA: largest channel-to-channel phase scatter of solutions, degrees."
+        20.0,
+        gt=0,
+        description=("QA: largest channel-to-channel phase scatter of solutions, degrees."),
     )
 
 
@@ -270,7 +299,9 @@ class ImagingSettings(_Section):
     backend: Literal["wsclean", "tclean"] = Field("wsclean", description="Imager backend.")
     fov_deg: float = Field(3.5, gt=0, le=30, description="Image field of view (square), degrees.")
     cell_arcsec: float | None = Field(
-        None, gt=0, description="Pixel size; default 1/5 of the synthesized beam the weighting gives."
+        None,
+        gt=0,
+        description=("Pixel size; default 1/5 of the synthesized beam the weighting gives."),
     )
     robust: float = Field(0.0, ge=-2, le=2, description="Briggs robust parameter.")
     niter: int = Field(1000, ge=0, description="Maximum number of clean iterations.")
@@ -280,22 +311,35 @@ class ImagingSettings(_Section):
     threads: int = Field(2, ge=1, description="Imager threads.")
     memory_gb: float = Field(8.0, gt=0, description="Imager memory limit, GB.")
     channel_average: int = Field(
-        1, ge=1, description="Average this many channels before gridding (time follows gridded visibilities)."
+        1,
+        ge=1,
+        description=(
+            "Average this many channels before gridding (time follows gridded visibilities)."
+        ),
     )
     pb_limit: float = Field(
-        0.2, gt=0, lt=1, description="Primary-beam corrected images are masked below this beam level."
+        0.2,
+        gt=0,
+        lt=1,
+        description=("Primary-beam corrected images are masked below this beam level."),
     )
     data_column: Literal["auto", "DATA", "CORRECTED_DATA"] = Field(
         "auto", description="Column to image; auto = CORRECTED_DATA when calibrated, else DATA."
     )
+    restoring_beam_arcsec: tuple[float, float, float] | None = Field(
+        None, description="Fixed restoring beam (major, minor arcsec; PA deg); default: PSF fit."
+    )
     source_snr: float = Field(5.0, gt=0, description="Source-finding detection threshold, sigma.")
     reference_catalog: Path | None = Field(
-        None, description="Sky-model CSV to cross-match found sources with (flux scale, astrometry)."
+        None,
+        description=("Sky-model CSV to cross-match found sources with (flux scale, astrometry)."),
     )
     crossmatch_radius_arcsec: float = Field(
         30.0, gt=0, description="Maximum separation of a match to the reference catalogue."
     )
-    qa_max_rms_jy: float = Field(0.01, gt=0, description="QA: largest acceptable image rms, Jy/beam.")
+    qa_max_rms_jy: float = Field(
+        0.01, gt=0, description=("QA: largest acceptable image rms, Jy/beam.")
+    )
     qa_min_dynamic_range: float = Field(
         20.0, ge=0, description="QA: smallest acceptable peak / rms."
     )
@@ -303,15 +347,21 @@ class ImagingSettings(_Section):
         0.2, ge=0, description="QA: largest acceptable |median(measured / reference flux) - 1|."
     )
     qa_max_offset_arcsec: float = Field(
-        10.0, ge=0, description="QA: largest acceptable median astrometric offset from the reference."
+        10.0,
+        ge=0,
+        description=("QA: largest acceptable median astrometric offset from the reference."),
     )
 
 
 class MosaicSettings(_Section):
     """Mosaics along the strip."""
 
-    nightly: bool = Field(True, description="Build a mosaic of each night in the streaming service.")
-    min_images: int = Field(2, ge=1, description="A mosaic needs at least this many QA-passed images.")
+    nightly: bool = Field(
+        True, description=("Build a mosaic of each night in the streaming service.")
+    )
+    min_images: int = Field(
+        2, ge=1, description=("A mosaic needs at least this many QA-passed images.")
+    )
     projection: Literal["TAN", "SIN", "CAR"] = Field(
         "TAN", description="Projection of the common mosaic grid (CAR for very long strips)."
     )
@@ -354,7 +404,9 @@ class PhotometrySettings(_Section):
         5.0, gt=0, description="Sources with eta above this are variability candidates."
     )
     v_threshold: float = Field(
-        0.1, gt=0, description="Sources with V above this (and eta above its threshold) are candidates."
+        0.1,
+        gt=0,
+        description=("Sources with V above this (and eta above its threshold) are candidates."),
     )
     min_measurements: int = Field(
         3, ge=2, description="Sources with fewer measurements are never candidates."
@@ -391,13 +443,9 @@ class ExecutorSettings(_Section):
     max_parallel: int = Field(2, ge=1, description="Independent stages run at once within a run.")
     workers: int = Field(1, ge=1, description="Runs processed at once by the streaming service.")
     lease_s: float = Field(
-        60.0, gt=0, description="A service's claim on a group lapses this long after its last heartbeat."
-    )
-    heartbeat_s: float = Field(
-        5.0, gt=0, description="How often the streaming service renews its claims and heartbeat."
-    )
-    lease_s: float = Field(
-        60.0, gt=0, description="A service's claim on a group lapses this long after its last heartbeat."
+        60.0,
+        gt=0,
+        description=("A service's claim on a group lapses this long after its last heartbeat."),
     )
     heartbeat_s: float = Field(
         5.0, gt=0, description="How often the streaming service renews its claims and heartbeat."
@@ -421,7 +469,9 @@ class ApiSettings(_Section):
     api_key_sha256: str | None = Field(
         None, description="SHA-256 hex digest of the write API key; unset disables write endpoints."
     )
-    cors_origins: tuple[str, ...] = Field((), description="Origins allowed by CORS (none by default).")
+    cors_origins: tuple[str, ...] = Field(
+        (), description=("Origins allowed by CORS (none by default).")
+    )
 
 
 class LoggingSettings(_Section):
@@ -430,7 +480,9 @@ class LoggingSettings(_Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         "INFO", description="Lowest level written to the console and the log file."
     )
-    json_file: bool = Field(True, description="Also write JSON lines to workdir/logs/contimg.jsonl.")
+    json_file: bool = Field(
+        True, description=("Also write JSON lines to workdir/logs/contimg.jsonl.")
+    )
     db_batch_size: int = Field(100, ge=1, description="Log records per database write.")
     db_flush_interval_s: float = Field(
         1.0, gt=0, description="Flush buffered log records to the database at least this often."
