@@ -17,6 +17,7 @@ from contimg.cli import serve as serve_cli
 from contimg.cli import simulate as simulate_cli
 from contimg.cli import sources as sources_cli
 from contimg.cli import watch as watch_cli
+from contimg.cli import watch as watch_cli
 
 app = typer.Typer(
     name="contimg",
@@ -38,6 +39,7 @@ app.add_typer(runs_cli.app, name="runs")
 app.command("serve")(serve_cli.serve)
 app.command("simulate")(simulate_cli.simulate)
 app.add_typer(sources_cli.app, name="sources")
+app.command("watch")(watch_cli.watch)
 app.command("watch")(watch_cli.watch)
 
 
