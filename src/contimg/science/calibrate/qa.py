@@ -127,6 +127,8 @@ def _metrics(
     flagged = float(np.mean(flags))
     good = ~flags
     snr_med = float(np.median(snr[good])) if np.any(good) else float("nan")
+    if kind is CalTableKind.DELAY and not np.any(snr[good] > 0):
+        snr_med = float("nan")  # CASA's delay solver leaves SNR at 0: not measured, not bad
     if kind is CalTableKind.DELAY or not np.iscomplexobj(values):
         return TableQA(flagged, snr_med, 0.0, 0.0)
     vals = np.where(good, values, np.nan)
