@@ -1,10 +1,10 @@
 """The ``fast`` writer: python-casacore tables written directly.
 
 DATA and FLAG are fixed-shape columns in tiled storage managers whose tiles span all
-channels and correlations of a run of rows, so the main table is written sequentially in
-large blocks straight from the combined buffer (already phased and conjugated by the load
-tasks). WEIGHT_SPECTRUM is not written (all samples have unit weight; WEIGHT and SIGMA
-carry it per row). Subtables are written with pyuvdata's MS helpers so both writers describe
+channels and correlations of a run of rows, so the main table is written sequentially, one
+block of rows at a time, from a reused block buffer that the loader has filled with the
+phased and conjugated visibilities of all subbands (see ``_load``). WEIGHT_SPECTRUM is not
+written (all samples have unit weight; WEIGHT and SIGMA carry it per row). Subtables are written with pyuvdata's MS helpers so both writers describe
 the array, spectral window, fields and sources identically.
 """
 
@@ -16,14 +16,13 @@ from pathlib import Path
 import numpy as np
 from astropy.time import Time
 
-from contimg.science.convert._load import LoadTask, SharedArrays, load_subbands
+from contimg.science.convert._load import BlockPlan, SubbandSource, block_rows_for, iter_blocks
 from contimg.science.convert._request import WriteRequest
 from contimg.science.convert.phasing import MeridianPhasing
 
 __all__ = ["write_fast"]
 
 _TILE_BYTES = 1 << 20
-_CHUNK_BYTES = 64 << 20
 
 
 def _main_table(path: Path, n_chan: int, n_pol: int, n_row: int):
@@ -110,58 +109,51 @@ def write_fast(req: WriteRequest) -> None:
     plan, phasing, layout = req.plan, req.phasing, req.layout
     ant1, ant2, out_path = req.ant1, req.ant2, req.out_path
     pol_order = tuple(int(i) for i in determine_pol_order(plan.pols, order="CASA"))
-    shape = (plan.n_blt, plan.n_chan, plan.n_pol)
-    tasks = [
-        LoadTask(
+    sources = tuple(
+        SubbandSource(
             str(s.path),
             s.chan_start,
             s.n_chan,
             s.reverse,
             plan.freqs_hz[s.chan_start : s.chan_start + s.n_chan],
-            pol_order,
-            phasing.delta_w,
         )
         for s in plan.present
-    ]
-    base = (
-        req.buffer_dir
-        if req.buffer_dir is not None
-        else (Path("/dev/shm") if Path("/dev/shm").is_dir() else None)
     )
-    with tempfile.TemporaryDirectory(prefix="contimg-convert-", dir=base) as tmp:
-        shared = SharedArrays.create(Path(tmp), shape)
-        data, flag = shared.open()
-        for slot in plan.slots:
-            if slot.path is None:
-                flag[:, slot.chan_start : slot.chan_start + slot.n_chan, :] = True
-        load_subbands(tasks, data, flag, shared=shared, n_workers=req.n_workers)
+    block_plan = BlockPlan(
+        sources=sources,
+        gaps=tuple((s.chan_start, s.n_chan) for s in plan.slots if s.path is None),
+        n_chan=plan.n_chan,
+        pol_order=pol_order,
+        delta_w=phasing.delta_w,
+        block_rows=block_rows_for(sources[0].path, plan.n_chan, plan.n_pol),
+    )
+    ms = _main_table(out_path, plan.n_chan, plan.n_pol, plan.n_blt)
+    try:
 
-        ms = _main_table(out_path, plan.n_chan, plan.n_pol, plan.n_blt)
-        try:
-            rows = max(1, _CHUNK_BYTES // (plan.n_chan * plan.n_pol * 8))
-            for r0 in range(0, plan.n_blt, rows):
-                n = min(rows, plan.n_blt - r0)
-                ms.putcol("DATA", data[r0 : r0 + n], r0, n)
-                ms.putcol("FLAG", flag[r0 : r0 + n], r0, n)
-            del data, flag
-            t_unique = Time(phasing.times_jd, format="jd", scale="utc").mjd * 86400.0
-            t_row = t_unique[phasing.field_index]
-            ones = np.ones((plan.n_blt, plan.n_pol), dtype=np.float32)
-            ms.putcol("WEIGHT", ones)
-            ms.putcol("SIGMA", ones)
-            ms.putcol("ANTENNA1", ant1.astype(np.int32))
-            ms.putcol("ANTENNA2", ant2.astype(np.int32))
-            ms.putcol("INTERVAL", plan.integration_s)
-            ms.putcol("EXPOSURE", plan.integration_s)
-            ms.putcol("TIME", t_row)
-            ms.putcol("TIME_CENTROID", t_row)
-            ms.putcol("UVW", -phasing.uvw)  # MS uvw = -pyuvdata uvw (as write_ms flips them)
-            ms.putcol("FIELD_ID", phasing.field_index.astype(np.int32))
-            ms.putcol("SCAN_NUMBER", (phasing.field_index + 1).astype(np.int32))
-            ms.putcolkeyword("DATA", "QuantumUnits", plan.vis_units)
-            ms.putkeyword("pyuvdata_flip_conj", True)
-        finally:
-            ms.close()
+        def put(r0: int, data: np.ndarray, flag: np.ndarray) -> None:
+            ms.putcol("DATA", data, r0, data.shape[0])
+            ms.putcol("FLAG", flag, r0, flag.shape[0])
+
+        with tempfile.TemporaryDirectory(prefix="contimg-convert-", dir=req.buffer_dir) as tmp:
+            iter_blocks(block_plan, plan.n_blt, put, n_workers=req.n_workers, buffer_dir=Path(tmp))
+        t_unique = Time(phasing.times_jd, format="jd", scale="utc").mjd * 86400.0
+        t_row = t_unique[phasing.field_index]
+        ones = np.ones((plan.n_blt, plan.n_pol), dtype=np.float32)
+        ms.putcol("WEIGHT", ones)
+        ms.putcol("SIGMA", ones)
+        ms.putcol("ANTENNA1", ant1.astype(np.int32))
+        ms.putcol("ANTENNA2", ant2.astype(np.int32))
+        ms.putcol("INTERVAL", plan.integration_s)
+        ms.putcol("EXPOSURE", plan.integration_s)
+        ms.putcol("TIME", t_row)
+        ms.putcol("TIME_CENTROID", t_row)
+        ms.putcol("UVW", -phasing.uvw)  # MS uvw = -pyuvdata uvw (as write_ms flips them)
+        ms.putcol("FIELD_ID", phasing.field_index.astype(np.int32))
+        ms.putcol("SCAN_NUMBER", (phasing.field_index + 1).astype(np.int32))
+        ms.putcolkeyword("DATA", "QuantumUnits", plan.vis_units)
+        ms.putkeyword("pyuvdata_flip_conj", True)
+    finally:
+        ms.close()
 
     catalog = phase_center_catalog(phasing)
     path = str(out_path)

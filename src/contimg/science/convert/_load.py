@@ -1,14 +1,24 @@
-"""Read subband visibilities straight into their channels of one combined buffer.
+"""Assemble the combined band block by block: read, phase, conjugate, hand to the writer.
 
-Each subband is read, phased and conjugated by one task; tasks run in worker processes
-(h5py and casacore are not thread-safe) that write into a file-backed shared buffer, or
-in-process when there is one worker. The result is the DATA column, ready to write.
+The DATA column is produced in blocks of rows. For each block every subband file is read
+(whole HDF5 chunks only), phased and conjugated in a small contiguous buffer and copied into
+its channels of a block buffer of shape ``(rows, n_chan, n_pol)``; the writer then puts the
+block into the MS and the buffer is reused. Memory stays bounded (a few blocks, not the group)
+and nothing is written twice.
+
+With one worker this runs in-process with one reused block buffer. With more, blocks are
+built in worker processes (h5py is not thread-safe and casacore must stay in one process)
+into a ring of shared block slots on tmpfs; the parent writes them in row order as they
+complete, keeping at most one slot per worker plus one in flight.
 """
 
 from __future__ import annotations
 
+import math
 import os
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from multiprocessing import get_context
 from pathlib import Path
@@ -18,142 +28,209 @@ import numpy as np
 
 from contimg.science.convert.errors import CorruptFileError
 
-__all__ = ["LoadTask", "SharedArrays", "load_subbands"]
+__all__ = ["BlockPlan", "SubbandSource", "block_rows_for", "iter_blocks"]
+
+#: Target size of one block buffer (DATA part).
+TARGET_BLOCK_BYTES = 48 << 20
 
 
 @dataclass(frozen=True)
-class SharedArrays:
-    """Paths and shape of the file-backed DATA and FLAG buffers (visible to workers)."""
-
-    data_path: str
-    flag_path: str
-    shape: tuple[int, int, int]
-
-    def open(self, mode: str = "r+") -> tuple[np.ndarray, np.ndarray]:
-        """Map both buffers."""
-        data = np.memmap(self.data_path, dtype=np.complex64, mode=mode, shape=self.shape)
-        flag = np.memmap(self.flag_path, dtype=np.bool_, mode=mode, shape=self.shape)
-        return data, flag
-
-    @classmethod
-    def create(cls, directory: Path, shape: tuple[int, int, int]) -> SharedArrays:
-        """Create zeroed (sparse) buffers in ``directory``."""
-        directory.mkdir(parents=True, exist_ok=True)
-        n = int(np.prod(shape))
-        paths = []
-        for name, itemsize in (("data", 8), ("flag", 1)):
-            path = directory / f"{name}.buf"
-            with path.open("wb") as fh:
-                fh.truncate(n * itemsize)
-            paths.append(str(path))
-        return cls(paths[0], paths[1], shape)
-
-
-@dataclass(frozen=True)
-class LoadTask:
-    """One subband: where to read it from and where its channels go."""
+class SubbandSource:
+    """One present subband: its file and where its channels go."""
 
     path: str
     chan_start: int
     n_chan: int
     reverse: bool
     freqs_hz: np.ndarray
+
+
+@dataclass(frozen=True)
+class BlockPlan:
+    """What every block task needs (small; pickled once per task)."""
+
+    sources: tuple[SubbandSource, ...]
+    gaps: tuple[tuple[int, int], ...]  # (chan_start, n_chan) of missing subbands: flagged
+    n_chan: int
     pol_order: tuple[int, ...]
     delta_w: np.ndarray
-    rows_per_chunk: int = 8192
+    block_rows: int
 
 
-def _block_rows(dataset: h5py.Dataset, target: int) -> int:
-    """Rows per read: a multiple of the file's chunk rows near ``target`` (whole chunks only)."""
-    if dataset.chunks is None:
-        return target
-    step = dataset.chunks[0]
+def block_rows_for(path: Path | str, n_chan: int, n_pol: int) -> int:
+    """Rows per block: whole HDF5 chunks of visdata and flags, about ``TARGET_BLOCK_BYTES``."""
+    try:
+        with h5py.File(path, "r") as fh:
+            chunk_rows = [fh[n].chunks[0] for n in ("Data/visdata", "Data/flags") if fh[n].chunks]
+    except (OSError, KeyError) as exc:
+        raise CorruptFileError(path, f"{type(exc).__name__}: {exc}") from None
+    step = math.lcm(*chunk_rows) if chunk_rows else 1
+    target = max(1, TARGET_BLOCK_BYTES // (n_chan * n_pol * 8))
     return max(step, (target // step) * step)
 
 
-def _run(task: LoadTask, data: np.ndarray, flag: np.ndarray) -> int:
-    # Read row blocks into a small contiguous buffer, phase and conjugate there (cache-sized,
-    # unit stride), then copy into this subband's channels of the combined buffer. Reading
-    # straight into the strided destination makes HDF5 scatter element by element (6x slower).
+def _fill_block(
+    plan: BlockPlan, r0: int, r1: int, data: np.ndarray, flag: np.ndarray, files: _Files
+) -> None:
+    """Build rows ``r0:r1`` of DATA/FLAG into ``data[:n]``/``flag[:n]``."""
     from contimg.science.convert.phasing import rotate_and_conjugate
 
-    c0, c1 = task.chan_start, task.chan_start + task.n_chan
-    pol = list(task.pol_order)
-    reorder = pol != list(range(len(pol))) or task.reverse
-    try:
-        with h5py.File(task.path, "r") as fh:
+    n = r1 - r0
+    pol = list(plan.pol_order)
+    natural = pol == list(range(len(pol)))
+    for c0, nc in plan.gaps:
+        data[:n, c0 : c0 + nc] = 0
+        flag[:n, c0 : c0 + nc] = True
+    for src in plan.sources:
+        c1 = src.chan_start + src.n_chan
+        try:
+            fh = files.get(src.path)
             vis, flg = fh["Data/visdata"], fh["Data/flags"]
-            squeeze = vis.ndim == 4  # pre-3.0 UVH5 carries a length-1 spw axis
-            n_blt = vis.shape[0]
-            step = _block_rows(vis, task.rows_per_chunk)
-            vbuf = np.empty((step, task.n_chan, len(pol)), dtype=np.complex64)
-            fbuf = np.empty((step, task.n_chan, len(pol)), dtype=np.bool_)
-            for r0 in range(0, n_blt, step):
-                r1 = min(n_blt, r0 + step)
-                n = r1 - r0
-                src = np.s_[r0:r1, 0] if squeeze else np.s_[r0:r1]
-                vis.read_direct(vbuf, source_sel=src, dest_sel=np.s_[:n])
-                flg.read_direct(fbuf, source_sel=src, dest_sel=np.s_[:n])
-                v, f = vbuf[:n], fbuf[:n]
-                if reorder:
-                    v, f = v[..., pol], f[..., pol]
-                    if task.reverse:
-                        v, f = v[:, ::-1], f[:, ::-1]
-                    v = np.ascontiguousarray(v)
-                rotate_and_conjugate(v, task.delta_w[r0:r1], task.freqs_hz)
-                data[r0:r1, c0:c1, :] = v
-                flag[r0:r1, c0:c1, :] = f
-    except OSError as exc:
-        raise CorruptFileError(task.path, f"{type(exc).__name__}: {exc}") from None
-    except (KeyError, ValueError, TypeError) as exc:
-        raise CorruptFileError(task.path, f"{type(exc).__name__}: {exc}") from None
-    return n_blt
+            sel = np.s_[r0:r1, 0] if vis.ndim == 4 else np.s_[r0:r1]  # pre-3.0 spw axis
+            # contiguous reads: HDF5 scattering into a strided destination is ~6x slower
+            v = vis[sel]
+            f = flg[sel]
+        except (OSError, KeyError, ValueError, TypeError) as exc:
+            raise CorruptFileError(src.path, f"{type(exc).__name__}: {exc}") from None
+        if v.shape != (n, src.n_chan, len(pol)) or v.dtype != np.complex64:
+            v = v.astype(np.complex64)
+            if v.shape != (n, src.n_chan, len(pol)):
+                raise CorruptFileError(src.path, f"visdata rows {r0}:{r1} have shape {v.shape}")
+        if not natural:
+            v, f = v[..., pol], f[..., pol]
+        if src.reverse:
+            v, f = v[:, ::-1], f[:, ::-1]
+        v = np.ascontiguousarray(v)
+        rotate_and_conjugate(v, plan.delta_w[r0:r1], src.freqs_hz)
+        data[:n, src.chan_start : c1] = v
+        flag[:n, src.chan_start : c1] = f
 
 
-def _worker(task: LoadTask, shared: SharedArrays) -> int:
-    data, flag = shared.open()
+class _Files:
+    """Open HDF5 files of one process, kept open across blocks."""
+
+    def __init__(self) -> None:
+        self._open: dict[str, h5py.File] = {}
+
+    def get(self, path: str) -> h5py.File:
+        if path not in self._open:
+            try:
+                self._open[path] = h5py.File(path, "r")
+            except OSError as exc:
+                raise CorruptFileError(path, f"{type(exc).__name__}: {exc}") from None
+        return self._open[path]
+
+    def close(self) -> None:
+        for fh in self._open.values():
+            fh.close()
+        self._open.clear()
+
+
+# -- worker-process side ------------------------------------------------------------
+_WORKER_FILES: _Files | None = None
+
+
+def _worker_block(plan: BlockPlan, r0: int, r1: int, ring: str, slot: int, shape: tuple) -> int:
+    global _WORKER_FILES
+    if _WORKER_FILES is None:
+        _WORKER_FILES = _Files()
+    data = np.memmap(ring + ".data", dtype=np.complex64, mode="r+", shape=shape)
+    flag = np.memmap(ring + ".flag", dtype=np.bool_, mode="r+", shape=shape)
     try:
-        return _run(task, data, flag)
+        _fill_block(plan, r0, r1, data[slot], flag[slot], _WORKER_FILES)
     finally:
-        # MAP_SHARED pages are visible to the parent at once: no flush (msync) needed
-        del data, flag
+        del data, flag  # MAP_SHARED: the parent sees the pages at once, no msync needed
+    return slot
 
 
-def load_subbands(
-    tasks: list[LoadTask],
-    data: np.ndarray,
-    flag: np.ndarray,
+@contextmanager
+def _ring(directory: Path, n_slots: int, block_shape: tuple[int, int, int]) -> Iterator[str]:
+    base = directory / "ring"
+    n = n_slots * int(np.prod(block_shape))
+    for suffix, size in ((".data", 8), (".flag", 1)):
+        with open(str(base) + suffix, "wb") as fh:
+            fh.truncate(n * size)
+    try:
+        yield str(base)
+    finally:
+        for suffix in (".data", ".flag"):
+            Path(str(base) + suffix).unlink(missing_ok=True)
+
+
+def iter_blocks(
+    plan: BlockPlan,
+    n_rows: int,
+    write: Callable[[int, np.ndarray, np.ndarray], None],
     *,
-    shared: SharedArrays | None = None,
     n_workers: int = 1,
+    buffer_dir: Path | None = None,
 ) -> None:
-    """Fill ``data``/``flag`` from every task, in worker processes when ``n_workers > 1``.
+    """Build every block of rows and pass it to ``write(r0, data_block, flag_block)`` in order.
 
     Parameters
     ----------
-    tasks : list of LoadTask
-        One per present subband.
-    data, flag : numpy.ndarray
-        The destination buffers (``shared``'s mappings when workers are used).
-    shared : SharedArrays, optional
-        The file-backed buffers; required when ``n_workers > 1``.
+    plan : BlockPlan
+        Sources, gaps, polarization order, w-terms and block size.
+    n_rows : int
+        Rows of the group.
+    write : callable
+        Called in this process, in row order, with the first row and the block's arrays
+        (views into a reused buffer: consume them before returning).
     n_workers : int
-        Worker processes.
+        Processes building blocks (1: in-process).
+    buffer_dir : Path, optional
+        Directory for the shared slot ring (tmpfs preferred); required when ``n_workers > 1``.
 
     Raises
     ------
     CorruptFileError
-        A file cannot be read (the first such file, named).
+        A file cannot be read (names it).
     """
-    if n_workers <= 1 or shared is None or len(tasks) <= 1:
-        for task in tasks:
-            _run(task, data, flag)
+    starts = list(range(0, n_rows, plan.block_rows))
+    n_pol = len(plan.pol_order)
+    shape = (plan.block_rows, plan.n_chan, n_pol)
+    if n_workers <= 1 or buffer_dir is None or len(starts) <= 1:
+        files = _Files()
+        data = np.empty(shape, dtype=np.complex64)
+        flag = np.empty(shape, dtype=np.bool_)
+        try:
+            for r0 in starts:
+                r1 = min(n_rows, r0 + plan.block_rows)
+                _fill_block(plan, r0, r1, data, flag, files)
+                write(r0, data[: r1 - r0], flag[: r1 - r0])
+        finally:
+            files.close()
         return
-    # fork: workers inherit the imported modules and start in milliseconds; they never touch
-    # casacore, so forking a parent that has loaded it is safe.
-    method = "fork" if os.name == "posix" else None
-    ctx = get_context(method)
-    with ProcessPoolExecutor(max_workers=min(n_workers, len(tasks)), mp_context=ctx) as pool:
-        futures = [pool.submit(_worker, task, shared) for task in tasks]
-        for fut in futures:
-            fut.result()
+    n_slots = n_workers + 1
+    ring_shape = (n_slots, *shape)
+    # fork: workers start in milliseconds with the modules already imported; they never
+    # touch casacore, so forking a parent that loaded it is safe.
+    ctx = get_context("fork" if os.name == "posix" else None)
+    with ExitStack() as stack:
+        ring = stack.enter_context(_ring(buffer_dir, n_slots, shape))
+        pool = stack.enter_context(ProcessPoolExecutor(max_workers=n_workers, mp_context=ctx))
+        data = np.memmap(ring + ".data", dtype=np.complex64, mode="r+", shape=ring_shape)
+        flag = np.memmap(ring + ".flag", dtype=np.bool_, mode="r+", shape=ring_shape)
+        pending: list[tuple[int, Future[int]]] = []
+        free = list(range(n_slots))
+        next_block = 0
+        try:
+            while next_block < len(starts) or pending:
+                while free and next_block < len(starts):
+                    r0 = starts[next_block]
+                    r1 = min(n_rows, r0 + plan.block_rows)
+                    slot = free.pop(0)
+                    fut = pool.submit(_worker_block, plan, r0, r1, ring, slot, ring_shape)
+                    pending.append((r0, fut))
+                    next_block += 1
+                r0, fut = pending.pop(0)
+                slot = fut.result()
+                r1 = min(n_rows, r0 + plan.block_rows)
+                write(r0, data[slot, : r1 - r0], flag[slot, : r1 - r0])
+                free.append(slot)
+        except BaseException:
+            for _, f in pending:
+                f.cancel()
+            raise
+        finally:
+            del data, flag
