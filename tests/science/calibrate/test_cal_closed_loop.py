@@ -173,3 +173,19 @@ def test_optional_delay_and_short_interval_gains(cal_sim: CalSim, tmp_path: Path
     g_rec = _recovered(b_g, cal_sim.calibrator_ms, antennas)
     amp_err = np.abs(g_rec) / np.abs(true_gains(truth)) - 1.0
     assert np.sqrt(np.mean(amp_err**2)) < 0.02
+
+
+def test_table_with_impossible_values_is_refused(solved_set: CalSet, tmp_path: Path) -> None:
+    import shutil
+
+    from contimg.science.calibrate import check_caltable
+
+    copy = tmp_path / solved_set.tables[0].path.name
+    shutil.copytree(solved_set.tables[0].path, copy)
+    check_caltable(copy)
+    with table(str(copy), readonly=False, ack=False) as tb:
+        values = tb.getcol("CPARAM")
+        values[0, 0, 0] = np.nan
+        tb.putcol("CPARAM", values)
+    with pytest.raises(CalTableError, match=re.escape(str(copy))):
+        check_caltable(copy)

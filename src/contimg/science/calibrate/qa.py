@@ -73,8 +73,14 @@ def check_caltable(path: Path) -> None:
             if tb.nrows() == 0:
                 raise CalTableError(f"caltable {path} holds no solutions")
             col = "CPARAM" if "CPARAM" in cols else "FPARAM"
-            tb.getcol(col)
-            tb.getcol("FLAG")
+            values = tb.getcol(col)
+            flags = tb.getcol("FLAG")
+            if values.shape != flags.shape:
+                raise CalTableError(f"caltable {path}: {col} and FLAG shapes differ")
+            good = values[~flags]
+            # a damaged value file can still parse: refuse what no solver writes
+            if not np.all(np.isfinite(good)) or (col == "CPARAM" and np.any(good == 0)):
+                raise CalTableError(f"caltable {path} holds non-finite or zero solutions")
     except CalTableError:
         raise
     except Exception as exc:  # casacore raises plain RuntimeError on any table damage
