@@ -307,6 +307,41 @@ def test_logs_batch_append_filters_and_order(repo: SqlStateRepository) -> None:
     assert [r.event for r in repo.list_logs(other.id)] == ["other"]
 
 
+def test_log_fields_strict_json_refuses_are_stored_as_strings(repo: SqlStateRepository) -> None:
+    import numpy as np
+
+    class Opaque:
+        def __repr__(self) -> str:
+            return "<opaque>"
+
+    run = repo.create_run("w", trigger="t", inputs={})
+    fields = {
+        "rms": float("nan"),
+        "peak": np.float32(1.5),
+        "shape": np.arange(3),
+        "ms": Path("/data/a.ms"),
+        "obj": Opaque(),
+        "nested": [float("-inf"), {"ok": 1}],
+    }
+    repo.append_logs(
+        [
+            LogRecord(time=T0, level="info", event="qa", run_id=run.id, fields=fields),
+            LogRecord(time=T0, level="info", event="plain", run_id=run.id, fields={"n": 1}),
+        ]
+    )
+    got = repo.list_logs(run.id)
+    assert [r.event for r in got] == ["qa", "plain"]  # the whole batch is kept
+    assert got[0].fields == {
+        "rms": "nan",
+        "peak": 1.5,
+        "shape": [0, 1, 2],
+        "ms": "/data/a.ms",
+        "obj": "<opaque>",
+        "nested": ["-inf", {"ok": 1}],
+    }
+    assert got[1].fields == {"n": 1}
+
+
 def test_large_log_batch_in_one_call(repo: SqlStateRepository) -> None:
     run = repo.create_run("standard", trigger="cli", inputs={})
     repo.append_logs(

@@ -21,6 +21,7 @@ Everything backend-specific about connections lives here:
 from __future__ import annotations
 
 import json
+import math
 import os
 import threading
 from datetime import date, datetime
@@ -40,6 +41,7 @@ __all__ = [
     "create_state_engine",
     "is_memory_sqlite",
     "json_dumps",
+    "json_safe",
     "normalize_url",
 ]
 
@@ -105,7 +107,32 @@ def _json_default(value: Any) -> Any:
         return value.value
     if isinstance(value, set | frozenset):
         return sorted(value)
+    if type(value).__module__ == "numpy" and hasattr(value, "tolist"):
+        # numpy scalars and arrays (science results) become Python numbers/lists;
+        # checked by module name so this layer never imports numpy.
+        return value.tolist()
     raise TypeError(f"{type(value).__name__} is not JSON serialisable: {value!r}")
+
+
+def json_safe(value: Any) -> Any:
+    """Return ``value`` with anything strict JSON refuses replaced by a string.
+
+    For log fields, where losing a line to a NaN is worse than storing
+    ``"nan"``: non-finite floats become ``"nan"``/``"inf"``/``"-inf"`` and
+    unknown objects their ``repr``.
+    """
+    if isinstance(value, float) and not math.isfinite(value):
+        return repr(value)
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    if value is None or isinstance(value, str | int | float):
+        return value
+    try:
+        return json_safe(_json_default(value))
+    except TypeError:
+        return repr(value)
 
 
 def json_dumps(value: Any) -> str:

@@ -19,7 +19,12 @@ from sqlalchemy.engine import Engine, RowMapping
 
 from contimg.state._base import SqlStore, as_utc, utcnow
 from contimg.state._calibration import CalibrationStore, SqlCalibrationStore
-from contimg.state._engine import SQLITE_BUSY_TIMEOUT_MS, create_state_engine, json_dumps
+from contimg.state._engine import (
+    SQLITE_BUSY_TIMEOUT_MS,
+    create_state_engine,
+    json_dumps,
+    json_safe,
+)
 from contimg.state._images import ImageStore, SqlImageStore
 from contimg.state._ingest import GroupStore, MsStore, SqlGroupStore, SqlMsStore
 from contimg.state._migrate import upgrade_engine
@@ -343,7 +348,12 @@ class SqlStateRepository(SqlStore):
 
     # -- logs -------------------------------------------------------------
     def append_logs(self, records: Sequence[LogRecord]) -> None:
-        """Insert a batch of log records in one transaction (their ``id`` is ignored)."""
+        """Insert a batch of log records in one transaction (their ``id`` is ignored).
+
+        A log line is never refused for its fields: values strict JSON cannot
+        hold (NaN, unknown objects) are stored as strings (see
+        :func:`contimg.state._engine.json_safe`).
+        """
         if not records:
             return
         rows = [
@@ -357,8 +367,18 @@ class SqlStateRepository(SqlStore):
             }
             for r in records
         ]
-        with self.write() as conn:
-            conn.execute(_INSERT_LOG, rows)
+        try:
+            with self.write() as conn:
+                conn.execute(_INSERT_LOG, rows)
+        except (sa.exc.StatementError, TypeError, ValueError) as exc:
+            # The JSON serialiser refused a value (SQLite reports it wrapped in a
+            # StatementError, psycopg raw); the common case stays one fast pass.
+            if not isinstance(getattr(exc, "orig", exc), TypeError | ValueError):
+                raise
+            for row in rows:
+                row["fields"] = json_safe(row["fields"])
+            with self.write() as conn:
+                conn.execute(_INSERT_LOG, rows)
 
     def list_logs(
         self,
