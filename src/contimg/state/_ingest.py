@@ -126,7 +126,10 @@ class GroupState(StrEnum):
 
 #: Allowed transitions (anything else is refused with a ValueError naming both states).
 _TRANSITIONS: dict[GroupState, frozenset[GroupState]] = {
-    GroupState.COLLECTING: frozenset({GroupState.COMPLETE, GroupState.INCOMPLETE}),
+    # collecting -> converting: an operator converts what is there (missing subbands flagged)
+    GroupState.COLLECTING: frozenset(
+        {GroupState.COMPLETE, GroupState.INCOMPLETE, GroupState.CONVERTING}
+    ),
     GroupState.INCOMPLETE: frozenset({GroupState.COMPLETE, GroupState.CONVERTING}),
     GroupState.COMPLETE: frozenset({GroupState.CONVERTING}),
     GroupState.CONVERTING: frozenset({GroupState.CONVERTED, GroupState.FAILED}),
