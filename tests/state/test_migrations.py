@@ -17,8 +17,14 @@ from contimg.state._migrate import alembic_config, current_revisions, head_revis
 from contimg.state.schema import metadata
 
 
+def test_revision_graph_read_without_alembic_matches_alembic() -> None:
+    script = _migrate.script_directory()
+    assert head_revisions() == frozenset(script.get_heads())
+    assert _migrate._known_revisions() == {rev.revision for rev in script.walk_revisions()}
+
+
 def test_heads_include_the_core_revision() -> None:
-    script = _migrate._script()
+    script = _migrate.script_directory()
     assert "0001_core" in {rev.revision for rev in script.walk_revisions()}
     # Every area branches off 0001_core, so every head descends from it.
     for head in head_revisions():
@@ -45,6 +51,7 @@ def test_upgrade_at_heads_does_not_run_alembic(
             raise AssertionError("alembic ran although the database is at every head")
 
         monkeypatch.setattr(command, "upgrade", _forbidden)
+        monkeypatch.setattr(_migrate, "script_directory", _forbidden)
         assert _migrate.upgrade_engine(repo.engine) == tuple(sorted(head_revisions()))
         assert repo.get_run(run.id) == run
 

@@ -1,8 +1,10 @@
 """Apply the packaged Alembic migrations to a state database.
 
 :func:`upgrade_engine` runs at every CLI start, so the common case (already at
-every head) costs one small query: the revision scripts are parsed once per
-process and compared with ``alembic_version``. Only when something is missing
+every head) costs one small query and does not even import Alembic: the
+revision graph is read from the revision files' literal ``revision`` /
+``down_revision`` assignments (``ast``, once per process) and compared with
+``alembic_version``. Only when something is missing
 does it take a database-wide lock (``BEGIN IMMEDIATE`` on SQLite, a transaction
 advisory lock on PostgreSQL) and let Alembic upgrade to ``heads`` inside that
 one transaction; both backends have transactional DDL, so a second process
@@ -12,16 +14,19 @@ migration leaves the database as it was.
 
 from __future__ import annotations
 
+import ast
 import functools
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config
-from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection, Engine
 
 from contimg.state._engine import BEGIN_MODE_OPTION
+
+if TYPE_CHECKING:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
 
 __all__ = [
     "MIGRATIONS_DIR",
@@ -29,6 +34,7 @@ __all__ = [
     "alembic_config",
     "current_revisions",
     "head_revisions",
+    "script_directory",
     "upgrade_engine",
 ]
 
@@ -52,6 +58,8 @@ def alembic_config(connection: Connection | None = None) -> Config:
     connection : sqlalchemy.engine.Connection, optional
         Handed to ``env.py``, which then migrates through it.
     """
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     cfg.set_main_option("path_separator", "os")
@@ -60,19 +68,53 @@ def alembic_config(connection: Connection | None = None) -> Config:
     return cfg
 
 
-@functools.cache
-def _script() -> ScriptDirectory:
+def script_directory() -> ScriptDirectory:
+    """Return Alembic's view of the packaged revisions (imports Alembic)."""
+    from alembic.script import ScriptDirectory
+
     return ScriptDirectory.from_config(alembic_config())
+
+
+@functools.cache
+def _revision_graph() -> dict[str, tuple[str, ...]]:
+    """Map each packaged revision to its parents, read without importing it.
+
+    Revision files assign ``revision`` and ``down_revision`` literals (the
+    Alembic template does); ``tests/state/test_migrations.py`` checks that this
+    graph has the same heads and revisions as Alembic's own.
+    """
+    graph: dict[str, tuple[str, ...]] = {}
+    for path in sorted((MIGRATIONS_DIR / "versions").glob("*.py")):
+        if path.name == "__init__.py":
+            continue
+        found: dict[str, object] = {}
+        for node in ast.parse(path.read_text(encoding="utf-8")).body:
+            target = node.target if isinstance(node, ast.AnnAssign) else None
+            if isinstance(node, ast.Assign) and len(node.targets) == 1:
+                target = node.targets[0]
+            if isinstance(target, ast.Name) and target.id in ("revision", "down_revision"):
+                found[target.id] = ast.literal_eval(node.value)  # type: ignore[arg-type]
+        revision, parents = found.get("revision"), found.get("down_revision")
+        if not isinstance(revision, str):
+            raise RuntimeError(f"{path}: no literal revision = '...' assignment")
+        if parents is None:
+            graph[revision] = ()
+        elif isinstance(parents, str):
+            graph[revision] = (parents,)
+        else:
+            graph[revision] = tuple(parents)  # type: ignore[arg-type]
+    return graph
 
 
 def head_revisions() -> frozenset[str]:
     """Return the head revision of every branch shipped with this code."""
-    return frozenset(_script().get_heads())
+    graph = _revision_graph()
+    parents = {p for ps in graph.values() for p in ps}
+    return frozenset(graph) - parents
 
 
-@functools.cache
 def _known_revisions() -> frozenset[str]:
-    return frozenset(rev.revision for rev in _script().walk_revisions())
+    return frozenset(_revision_graph())
 
 
 def current_revisions(conn: Connection) -> frozenset[str]:
@@ -111,6 +153,8 @@ def upgrade_engine(engine: Engine) -> tuple[str, ...]:
         with conn.begin():
             if engine.dialect.name == "postgresql":
                 conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_UPGRADE_LOCK})
+            from alembic import command
+
             # Another process may have upgraded while we waited for the lock;
             # Alembic re-reads alembic_version here, inside the lock.
             command.upgrade(alembic_config(conn), "heads")
