@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from casacore import tables
 from tests.science.convert.conftest import GROUP_START, SimGroup
 
-from contimg.science.convert import WRITERS, ConvertedMS
+from contimg.config.settings import ConversionSettings
+from contimg.science.convert import WRITERS, ConvertedMS, convert_group
 from contimg.science.convert.phasing import rotate_and_conjugate
 
 
@@ -120,3 +123,16 @@ def test_rotation_matches_direct_exponent() -> None:
     got = data.copy()
     rotate_and_conjugate(got, delta_w, freqs)
     np.testing.assert_allclose(got, expected, rtol=0, atol=1e-5)
+
+
+def test_worker_processes_build_the_same_ms(
+    sim_group: SimGroup, fast_ms: ConvertedMS, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Many small blocks through the ring of shared slots: identical DATA and FLAG."""
+    import contimg.science.convert._fast as fast_writer
+
+    monkeypatch.setattr(fast_writer, "block_rows_for", lambda *_args: 70)  # 18 blocks
+    settings = ConversionSettings(writer="fast", n_workers=2)
+    ms = convert_group(sim_group.files, tmp_path / "ms", tmp_path / "scratch", settings)
+    for column in ("DATA", "FLAG"):
+        np.testing.assert_array_equal(_col(ms, column), _col(fast_ms, column))
