@@ -4,8 +4,9 @@ DATA and FLAG are fixed-shape columns in tiled storage managers whose tiles span
 channels and correlations of a run of rows, so the main table is written sequentially, one
 block of rows at a time, from a reused block buffer that the loader has filled with the
 phased and conjugated visibilities of all subbands (see ``_load``). WEIGHT_SPECTRUM is not
-written (all samples have unit weight; WEIGHT and SIGMA carry it per row). Subtables are written with pyuvdata's MS helpers so both writers describe
-the array, spectral window, fields and sources identically.
+written (all samples have unit weight; WEIGHT and SIGMA carry it per row). Subtables are
+written with pyuvdata's MS helpers so both writers describe the array, spectral window,
+fields and sources identically.
 """
 
 from __future__ import annotations
