@@ -9,10 +9,10 @@ import pytest
 from astropy.io import fits
 
 from contimg.science.image import ImageProducts, ImagingError, make_image, rephase_ms
-from contimg.science.sources import FoundSource, crossmatch, find_sources
+from contimg.science.sources import FoundSource, crossmatch
 
-from ._simms import build_ms
-from .conftest import DEC, LST_MID, PARAMS, SKY, reference
+from ._simms import Source, build_ms
+from .conftest import PARAMS, SKY, reference
 
 pytestmark = [pytest.mark.wsclean, pytest.mark.slow]
 
@@ -29,10 +29,10 @@ def test_products_exist_with_headers(wsclean_products: ImageProducts) -> None:
         assert path.parent == wsclean_products.image.parent
     assert not list(wsclean_products.image.parent.glob(".*")), "temporary files left behind"
     header = fits.getheader(wsclean_products.pbcor)
-    assert header["GROUPID"] == "2026-01-15T11:00:00"
+    assert header["GROUPID"] == "2025-10-17T14:30:00"
     assert header["TELESCOP"] == "DSA-110"
     assert header["CALSET"] == "none"
-    assert header["DATE-OBS"].startswith("2026-01-15")
+    assert header["DATE-OBS"].startswith("2025-10-17T14:30")
     assert "WSClean 3.1" in header["IMAGER"]
     assert len(header["CFGHASH"]) == 16
     assert header["BMAJ"] * 3600 == pytest.approx(wsclean_products.beam.bmaj_arcsec)
@@ -42,7 +42,7 @@ def test_products_exist_with_headers(wsclean_products: ImageProducts) -> None:
 def test_cell_is_a_fifth_of_the_beam(wsclean_products: ImageProducts) -> None:
     beam = wsclean_products.beam
     # The beam the weighting gives (core dominated), not lambda / B_max.
-    assert 30 < beam.bmin_arcsec < beam.bmaj_arcsec < 90
+    assert 15 < beam.bmin_arcsec < beam.bmaj_arcsec < 90
     ratio = beam.bmin_arcsec / wsclean_products.cell_arcsec
     assert 3.5 < ratio < 6.5
     assert wsclean_products.size * wsclean_products.cell_arcsec >= 3.0 * 3600
@@ -83,29 +83,59 @@ def test_pbcor_masked_below_limit(wsclean_products: ImageProducts) -> None:
     assert pb.max() == pytest.approx(1.0, abs=0.02)
 
 
+def _aperture_flux(products: ImageProducts, ra: float, dec: float, radius_arcsec: float) -> float:
+    """Beam-corrected flux in a circular aperture: pixel sum / beam area in pixels."""
+    import warnings
+
+    from astropy.wcs import WCS, FITSFixedWarning
+
+    with fits.open(products.pbcor) as hdul, warnings.catch_warnings():
+        warnings.simplefilter("ignore", FITSFixedWarning)  # 'datfix' notes on imager headers
+        data = np.squeeze(hdul[0].data)
+        wcs = WCS(hdul[0].header).celestial
+    x, y = wcs.wcs_world2pix(ra, dec, 0)
+    yy, xx = np.mgrid[0 : data.shape[0], 0 : data.shape[1]]
+    inside = np.hypot(xx - x, yy - y) * products.cell_arcsec <= radius_arcsec
+    beam = products.beam
+    beam_pixels = np.pi * beam.bmaj_arcsec * beam.bmin_arcsec / (4 * np.log(2))
+    return float(np.nansum(data[inside]) / (beam_pixels / products.cell_arcsec**2))
+
+
 @pytest.mark.casa
-def test_wsclean_and_tclean_agree(
-    wsclean_products: ImageProducts,
-    wsclean_sources: list[FoundSource],
-    tclean_products: ImageProducts,
-) -> None:
-    assert tclean_products.backend == "tclean"
-    t_found = find_sources(tclean_products.image, pb_image=tclean_products.pb, pb_limit=0.2)
-    w = _matched(wsclean_sources, wsclean_products.frequency_hz)
-    t = _matched(t_found, tclean_products.frequency_hz)
-    assert set(t) == set(w)
-    for name in w:
-        # Peak brightness of these point sources; integrated fluxes also depend on how each
-        # imager fits its restoring beam.
-        assert t[name].peak_jy == pytest.approx(w[name].peak_jy, rel=0.02), name
+def test_wsclean_and_tclean_agree(backend_pair: dict[str, ImageProducts]) -> None:
+    """Both imagers give the same beam-corrected flux for each source (within 2 %).
+
+    Measured in an aperture of 1.5 beams on the restored images (one fixed restoring beam), so
+    neither imager's PSF fit nor how deep each cleaned (the residual is included) matters.
+    """
+    w, t = backend_pair["wsclean"], backend_pair["tclean"]
+    assert t.backend == "tclean"
+    assert (t.size, t.cell_arcsec) == (w.size, w.cell_arcsec)
+    assert t.beam.bmaj_arcsec == pytest.approx(60.0, rel=1e-3)
+    assert w.beam.bmaj_arcsec == pytest.approx(60.0, rel=1e-3)
+    compared = 0
+    for src in SKY:
+        sep = np.hypot(
+            (src.ra_deg - w.phase_centre_deg[0]) * np.cos(np.deg2rad(src.dec_deg)),
+            src.dec_deg - w.phase_centre_deg[1],
+        )
+        if sep > 0.7:  # keep clear of the 0.8 deg image edge
+            continue
+        pw = _aperture_flux(w, src.ra_deg, src.dec_deg, 90.0)
+        pt = _aperture_flux(t, src.ra_deg, src.dec_deg, 90.0)
+        assert pt == pytest.approx(pw, rel=0.02), src.name
+        truth = src.flux_jy * (w.frequency_hz / 1.4e9) ** src.spectral_index
+        assert pw == pytest.approx(truth, rel=0.05), src.name
+        compared += 1
+    assert compared >= 2
 
 
 def test_all_flagged_ms_is_an_error(tmp_path: Path) -> None:
     ms = build_ms(
         tmp_path / "flagged.ms",
-        SKY[:1],
-        dec_deg=DEC,
-        lst_mid_deg=LST_MID,
+        [Source("x", 150.0, 54.6, 1.0)],
+        dec_deg=54.57,
+        lst_mid_deg=150.0,
         ntimes=1,
         nchan=4,
         flag_all=True,
@@ -116,22 +146,17 @@ def test_all_flagged_ms_is_an_error(tmp_path: Path) -> None:
     assert not any(p.suffix == ".fits" for p in out.rglob("*"))
 
 
-def test_rephase_matches_pyuvdata_phasing(group_ms: Path, tmp_path: Path) -> None:
+def test_rephase_matches_pyuvdata_phasing(tmp_path: Path) -> None:
     """Our re-phasing of the multi-field MS equals pyuvdata phasing to one centre."""
     from casacore.tables import table
 
-    reference_ms = build_ms(
-        tmp_path / "common.ms",
-        SKY,
-        dec_deg=DEC,
-        lst_mid_deg=LST_MID,
-        noise_jy=0.3,
-        seed=7,
-        common_centre=True,
-    )
+    sky = [Source("a", 149.6, 54.75, 2.0), Source("b", 150.3, 55.6, 1.0, -0.7)]
+    kw = {"dec_deg": 54.57, "lst_mid_deg": 150.0, "noise_jy": 0.3, "seed": 7}
+    multi_ms = build_ms(tmp_path / "multi.ms", sky, **kw)
+    reference_ms = build_ms(tmp_path / "common.ms", sky, common_centre=True, **kw)
     with table(str(reference_ms / "FIELD"), ack=False) as ft:
         centre = ft.getcol("PHASE_DIR")[0, 0]
-    out = rephase_ms(group_ms, (float(centre[0]), float(centre[1])), tmp_path / "re.ms")
+    out = rephase_ms(multi_ms, (float(centre[0]), float(centre[1])), tmp_path / "re.ms")
     with table(str(out), ack=False) as a, table(str(reference_ms), ack=False) as b:
         assert np.allclose(a.getcol("UVW"), b.getcol("UVW"), atol=1e-3)
         da, db = a.getcol("DATA"), b.getcol("DATA")

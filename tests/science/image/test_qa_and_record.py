@@ -77,7 +77,7 @@ def test_qa_crossmatch_and_store(
     png = write_quicklook(
         wsclean_products.image,
         tmp_path / "marked.png",
-        title="2026-01-15T11:00:00",
+        title="2025-10-17T14:30:00",
         rms_jy=qa.rms_jy,
         sources=[(s.ra_deg, s.dec_deg) for s in wsclean_sources],
     )
@@ -122,7 +122,7 @@ def test_qa_crossmatch_and_store(
     result = CliRunner().invoke(app, ["images", "list", "--json", "--workdir", str(work)])
     assert result.exit_code == 0, result.output
     (row,) = json.loads(result.stdout)
-    assert row["group_id"] == "2026-01-15T11:00:00"
+    assert row["group_id"] == "2025-10-17T14:30:00"
     assert row["verdict"] == "good"
     assert row["rms_jy"] == pytest.approx(qa.rms_jy)
     assert row["bmaj_arcsec"] == pytest.approx(p.beam.bmaj_arcsec)

@@ -183,6 +183,7 @@ def make_image(
             memory_gb=params.memory_gb,
             data_column=data_column,
             scratch=scratch,
+            restoring_beam=params.restoring_beam_arcsec,
         )
         raw = IMAGERS[params.backend](plan)
         _check_image(ms, raw.image)

@@ -38,6 +38,8 @@ class ImagingPlan:
         Visibility column.
     scratch : Path
         Directory for the imager's temporary files.
+    restoring_beam : tuple of float, optional
+        Fixed restoring beam (major, minor FWHM arcsec; PA deg); None: fitted to the PSF.
     """
 
     ms: Path
@@ -53,6 +55,7 @@ class ImagingPlan:
     memory_gb: float
     data_column: str
     scratch: Path
+    restoring_beam: tuple[float, float, float] | None = None
 
 
 @dataclass(frozen=True)

@@ -46,6 +46,8 @@ def run_tclean(plan: ImagingPlan) -> BackendImages:
         ) from exc
 
     ms = str(Path(plan.ms).resolve())
+    beam = plan.restoring_beam
+    restoring = [] if beam is None else [f"{beam[0]}arcsec", f"{beam[1]}arcsec", f"{beam[2]}deg"]
     with casa_scratch(plan.scratch) as scratch:
         base = str(scratch / "tclean")
         log.info("tclean.started", ms=ms, size=plan.size, cell_arcsec=plan.cell_arcsec)
@@ -72,6 +74,7 @@ def run_tclean(plan: ImagingPlan) -> BackendImages:
             minbeamfrac=0.1,
             pblimit=-1e-6,
             restoration=True,
+            restoringbeam=restoring,
             pbcor=False,
             parallel=False,
         )

@@ -71,6 +71,9 @@ def wsclean_command(plan: ImagingPlan) -> list[str]:
         "-temp-dir", str(plan.scratch),
         "-no-update-model-required",
     ]  # fmt: skip
+    if plan.restoring_beam is not None:
+        bmaj, bmin, bpa = plan.restoring_beam
+        cmd += ["-beam-shape", f"{bmaj:g}asec", f"{bmin:g}asec", f"{bpa:g}deg"]
     if plan.niter > 0 and plan.auto_mask > plan.auto_threshold:
         cmd += ["-auto-mask", f"{plan.auto_mask:g}"]
     cmd.append(str(plan.ms))
