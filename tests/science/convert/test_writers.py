@@ -136,3 +136,33 @@ def test_worker_processes_build_the_same_ms(
     ms = convert_group(sim_group.files, tmp_path / "ms", tmp_path / "scratch", settings)
     for column in ("DATA", "FLAG"):
         np.testing.assert_array_equal(_col(ms, column), _col(fast_ms, column))
+
+
+def test_channel_order_inside_a_file_does_not_matter(
+    sim_group: SimGroup, fast_ms: ConvertedMS, tmp_path: Path
+) -> None:
+    """A subband stored with descending channels gives the same MS (sorted by frequency)."""
+    import os
+
+    import h5py
+
+    files = []
+    for path in sim_group.files:
+        target = tmp_path / path.name
+        if path.name.endswith("_sb04.hdf5"):
+            target.write_bytes(path.read_bytes())
+            with h5py.File(target, "r+") as fh:
+                for name in ("Header/freq_array", "Data/visdata", "Data/flags", "Data/nsamples"):
+                    values = fh[name][()]
+                    fh[name][...] = (
+                        values[..., ::-1] if name.endswith("freq_array") else values[:, ::-1]
+                    )
+                fh["Header/channel_width"][...] = -np.abs(fh["Header/channel_width"][()])
+        else:
+            os.symlink(path, target)
+        files.append(target)
+    ms = convert_group(files, tmp_path / "ms", tmp_path / "scratch", ConversionSettings())
+    np.testing.assert_array_equal(_col(ms, "DATA"), _col(fast_ms, "DATA"))
+    np.testing.assert_array_equal(
+        _col(ms, "CHAN_FREQ", "SPECTRAL_WINDOW"), _col(fast_ms, "CHAN_FREQ", "SPECTRAL_WINDOW")
+    )
