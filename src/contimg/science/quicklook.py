@@ -13,6 +13,8 @@ from astropy.wcs import WCS, FITSFixedWarning
 
 __all__ = ["write_quicklook"]
 
+_MAX_RENDER_PIXELS = 1200
+
 
 def _robust_rms(data: np.ndarray) -> float:
     finite = data[np.isfinite(data)]
@@ -65,7 +67,18 @@ def write_quicklook(
         # WSClean headers trigger astropy's harmless 'datfix' notes (MJD-OBS from DATE-OBS).
         warnings.simplefilter("ignore", FITSFixedWarning)
         wcs = WCS(header).celestial
-    rms = rms_jy if rms_jy is not None else _robust_rms(data)
+    # Noise from every other pixel of the full-resolution image (the MAD needs no more).
+    rms = rms_jy if rms_jy is not None else _robust_rms(data[::2, ::2])
+    # The figure shows ~800 pixels: render large images block-max downsampled (cheap, keeps
+    # every source visible) instead of handing matplotlib 10^7 pixels.
+    step = max(1, int(np.ceil(max(data.shape) / _MAX_RENDER_PIXELS)))
+    if step > 1:
+        ny, nx = (data.shape[0] // step) * step, (data.shape[1] // step) * step
+        blocks = data[:ny, :nx].reshape(ny // step, step, nx // step, step)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN blocks stay NaN
+            data = np.nanmax(blocks, axis=(1, 3))
+        wcs = wcs[::step, ::step]
     finite = data[np.isfinite(data)]
     vmax = float(np.max(finite)) if finite.size else 1.0
     scale = max(rms, 1e-12) * 3.0
@@ -79,7 +92,7 @@ def write_quicklook(
     ax.set_xlabel("RA")
     ax.set_ylabel("Dec")
     if "BMAJ" in header and header.get("CDELT2"):
-        pix = abs(float(header["CDELT2"]))
+        pix = abs(float(header["CDELT2"])) * step
         bmaj, bmin = float(header["BMAJ"]) / pix, float(header["BMIN"]) / pix
         ny = data.shape[0]
         xy = (0.05 * data.shape[1] + bmaj, 0.05 * ny + bmaj)
