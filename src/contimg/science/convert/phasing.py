@@ -174,17 +174,16 @@ def rotate_and_conjugate(data: np.ndarray, delta_w: np.ndarray, freqs_hz: np.nda
     freqs_hz : numpy.ndarray
         Channel centres of ``data``'s channels, shape (n_chan,).
     """
-    k = (-2.0 * np.pi / _C) * delta_w
+    # conj(d * exp(-i k f)) = conj(d) * exp(+i k f): build the conjugate phasor directly
+    k = (2.0 * np.pi / _C) * delta_w
     steps = np.diff(freqs_hz)
     if freqs_hz.size > 2 and np.allclose(steps, steps[0], rtol=1e-9, atol=0):
-        phasor = np.empty((delta_w.size, freqs_hz.size), dtype=np.complex128)
-        phasor[:, 0] = np.exp(1j * k * freqs_hz[0])
-        phasor[:, 1:] = np.exp(1j * k * steps[0])[:, None]
-        np.cumprod(phasor, axis=1, out=phasor)
+        factor = np.empty((delta_w.size, freqs_hz.size), dtype=np.complex128)
+        factor[:, 0] = np.exp(1j * k * freqs_hz[0])
+        factor[:, 1:] = np.exp(1j * k * steps[0])[:, None]
+        np.cumprod(factor, axis=1, out=factor)
     else:
-        phasor = np.exp(1j * np.outer(k, freqs_hz))
-    # conj(d * p) = conj(d) * conj(p); the product in complex64 differs from pyuvdata's
-    # complex128 product only in the last bit.
-    factor = np.conjugate(phasor).astype(np.complex64)
+        factor = np.exp(1j * np.outer(k, freqs_hz))
+    # The product in complex64 differs from pyuvdata's complex128 product only in the last bit.
     np.conjugate(data, out=data)
-    data *= factor[:, :, None]
+    data *= factor.astype(np.complex64)[:, :, None]
