@@ -150,3 +150,6 @@ def test_too_much_flagged_fails_and_says_so(flag_sim: FlagSim, tmp_path: Path) -
         tb.putcol("FLAG", np.ones(tb.getcol("FLAG").shape, bool))
     with pytest.raises(FlaggingError, match="max_flag_fraction"):
         flag_ms(ms, FlaggingSettings(backend="none"))
+    # a calibrator group goes on to a rejected set instead
+    result = flag_ms(ms, FlaggingSettings(backend="none"), enforce_limit=False)
+    assert result.cross_after == 1.0

@@ -170,6 +170,7 @@ def flag_ms(
     *,
     log_dir: Path | None = None,
     scratch_dir: Path | None = None,
+    enforce_limit: bool = True,
 ) -> FlagResult:
     """Flag autocorrelations, exact zeros and RFI in place, and report the fractions.
 
@@ -183,6 +184,9 @@ def flag_ms(
         Where flagger logs go.
     scratch_dir : Path, optional
         Parent of scratch directories (CASA backend).
+    enforce_limit : bool
+        Raise when more than ``settings.max_flag_fraction`` is flagged. A calibrator group
+        passes ``False``: the solve then records a ``rejected`` set with the reason.
 
     Returns
     -------
@@ -193,7 +197,8 @@ def flag_ms(
     ------
     FlaggingError
         Unknown or missing backend, a flagger failure, or more than
-        ``settings.max_flag_fraction`` of the cross-correlations flagged afterwards.
+        ``settings.max_flag_fraction`` of the cross-correlations flagged afterwards (unless
+        ``enforce_limit`` is false).
     """
     ms = Path(ms).absolute()
     try:
@@ -228,7 +233,7 @@ def flag_ms(
         cross_after=round(cross, 4),
         **{f"by_{k}": round(v, 4) for k, v in reasons.items()},
     )
-    if cross > settings.max_flag_fraction:
+    if enforce_limit and cross > settings.max_flag_fraction:
         raise FlaggingError(
             f"{cross:.1%} of the cross-correlations of {ms} are flagged "
             f"(flagging.max_flag_fraction = {settings.max_flag_fraction:g})"
