@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.api.conftest import Filled
+from tests.api.conftest import Filled, Science
 
 pytestmark = pytest.mark.browser
 
@@ -125,8 +125,49 @@ def test_overview_and_run_page_render_without_console_errors(server: str, browse
         page.goto(f"{server}{path}", wait_until="networkidle")
         assert page.locator("h1").inner_text().startswith(heading), path
     assert not problems, problems
+    _keep(tmp_path)
+
+
+def _keep(tmp_path: Path) -> None:
+    """Copy the screenshots somewhere a person can look at them (KEEP_API_SCREENSHOTS=DIR)."""
     if os.environ.get("KEEP_API_SCREENSHOTS"):
         keep = Path(os.environ["KEEP_API_SCREENSHOTS"])
         keep.mkdir(parents=True, exist_ok=True)
         for png in tmp_path.glob("*.png"):
             (keep / png.name).write_bytes(png.read_bytes())
+
+
+@pytest.mark.casa
+@pytest.mark.wsclean
+@pytest.mark.slow
+def test_images_and_science_run_render(server: str, browser, science: Science,
+                                       tmp_path: Path) -> None:
+    page = browser.new_page(viewport={"width": 1280, "height": 1100})
+    problems = _watch(page)
+    loaded = "img => img.complete && img.naturalWidth > 0"
+
+    page.goto(f"{server}/", wait_until="networkidle")
+    thumb = page.locator(f'a.thumb[href="/images/{science.image_id}"] img')
+    assert thumb.evaluate(loaded)
+    page.screenshot(path=str(tmp_path / "overview-science.png"), full_page=True)
+
+    page.goto(f"{server}/images/{science.image_id}", wait_until="networkidle")
+    assert page.locator("img.quicklook").evaluate(loaded)
+    assert "Cross-match" in page.locator("main").inner_text()
+    page.screenshot(path=str(tmp_path / "image.png"), full_page=True)
+
+    page.goto(f"{server}/runs/{science.standard_run}", wait_until="networkidle")
+    assert page.locator("svg.gantt rect.st-completed").count() >= 8
+    page.screenshot(path=str(tmp_path / "run-standard.png"), full_page=True)
+
+    page.goto(f"{server}/calibration", wait_until="networkidle")
+    plots = page.locator(".plots img")
+    assert plots.count() >= 1
+    for i in range(plots.count()):
+        plots.nth(i).scroll_into_view_if_needed()
+        page.wait_for_function(f"() => document.querySelectorAll('.plots img')[{i}].complete")
+        assert plots.nth(i).evaluate(loaded)
+    page.screenshot(path=str(tmp_path / "calibration.png"), full_page=True)
+
+    assert not problems, problems
+    _keep(tmp_path)

@@ -1,4 +1,4 @@
-"""Calibration endpoints and page over a set solved for real by ``contimg calibrate solve``."""
+"""Calibration endpoints and page over a set solved for real by the ``calibrator`` workflow."""
 
 from __future__ import annotations
 
@@ -7,12 +7,13 @@ import io
 import numpy as np
 import pytest
 from PIL import Image
-from tests.api.conftest import Filled
+from tests.api.conftest import Filled, Science
 
-pytestmark = pytest.mark.casa
+pytestmark = [pytest.mark.casa, pytest.mark.slow]
 
 
-def test_sets_with_tables_and_validity(client, filled: Filled, calibrated: str) -> None:
+def test_sets_with_tables_and_validity(client, filled: Filled, science: Science) -> None:
+    calibrated = science.set_id
     sets = client.get("/api/v1/caltables").json()
     assert [s["set_id"] for s in sets] == [calibrated]
     cal = client.get(f"/api/v1/caltables/{calibrated}").json()
@@ -26,7 +27,8 @@ def test_sets_with_tables_and_validity(client, filled: Filled, calibrated: str) 
     assert client.get("/api/v1/caltables", params={"status": "nope"}).json() == []
 
 
-def test_table_plots_are_pngs_of_the_solutions(client, calibrated: str) -> None:
+def test_table_plots_are_pngs_of_the_solutions(client, science: Science) -> None:
+    calibrated = science.set_id
     cal = client.get(f"/api/v1/caltables/{calibrated}").json()
     for t in cal["tables"]:
         resp = client.get(f"/api/v1/caltables/{calibrated}/tables/{t['index']}/plot.png")
@@ -39,7 +41,8 @@ def test_table_plots_are_pngs_of_the_solutions(client, calibrated: str) -> None:
     assert client.get(f"/api/v1/caltables/{calibrated}/tables/{n}/plot.png").status_code == 404
 
 
-def test_calibration_page_shows_windows_and_plots(client, calibrated: str) -> None:
+def test_calibration_page_shows_windows_and_plots(client, science: Science) -> None:
+    calibrated = science.set_id
     html = client.get("/calibration").text
     assert calibrated in html
     assert 'class="chart gantt"' in html  # validity windows on a time axis

@@ -261,16 +261,18 @@ def image_page(request: Request, ctx: Ctx, image_id: Id) -> HTMLResponse:
     rec = ctx.repository.images.get(image_id)
     if rec is None:
         raise HTTPException(404, f"image {image_id} does not exist")
+    group_runs = [r for r in ctx.repository.list_runs(limit=500)
+                  if rec.group_id and _group_of(r.inputs) == rec.group_id]
     return _render(request, "image.html", page="images", image=_images.image_out(rec),
                    has_png=bool(rec.png_path) and Path(rec.png_path or "").is_file(),
-                   sources=ctx.repository.images.sources(image_id)[:50])
+                   sources=ctx.repository.images.sources(image_id)[:50], group_runs=group_runs)
 
 
 @router.get("/calibration")
 def calibration_page(request: Request, ctx: Ctx) -> HTMLResponse:
     """Calibration sets, their validity windows, and plots of their tables."""
     sets = ctx.repository.calibration.list_sets(limit=200)
-    bars = [svg.Bar(s.set_id, s.valid_from, s.valid_to,
+    bars = [svg.Bar(f"{s.calibrator} {s.transit_time:%m-%d %H:%M}", s.valid_from, s.valid_to,
                     "st-completed" if s.status == "valid" else "st-failed",
                     f"{s.set_id} ({s.calibrator}, {s.status}): {s.valid_from:%H:%M} to "
                     f"{s.valid_to:%H:%M} UTC, transit {s.transit_time:%H:%M}")
