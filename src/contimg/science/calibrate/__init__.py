@@ -16,6 +16,7 @@ from contimg.science.calibrate._types import (
     ModelSource,
     TableQA,
 )
+from contimg.science.calibrate.apply import RejectedSetError, apply_calibration, choose_cal_set
 from contimg.science.calibrate.model import ModelError, read_model_csv
 from contimg.science.calibrate.qa import CalTableError, QAThresholds, check_caltable
 from contimg.science.calibrate.refant import DEFAULT_REFANT_CHAIN, RefantError, choose_refant
@@ -35,9 +36,12 @@ __all__ = [
     "ModelSource",
     "QAThresholds",
     "RefantError",
+    "RejectedSetError",
     "SolveError",
     "TableQA",
+    "apply_calibration",
     "check_caltable",
+    "choose_cal_set",
     "choose_refant",
     "new_set_id",
     "read_model_csv",
