@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 import sqlite3
+import subprocess
 import time
 from pathlib import Path
 
@@ -28,23 +29,41 @@ def _running_conversions(db: Path) -> int:
     return int(n)
 
 
-def test_sigkill_during_conversion_then_restart_completes_each_group_once(
+def _wait_for_conversion(proc: subprocess.Popen[bytes], db: Path, log: Path) -> None:
+    deadline = time.monotonic() + 60
+    while _running_conversions(db) == 0:
+        assert proc.poll() is None, log.read_text()[-3000:]
+        assert time.monotonic() < deadline, "no conversion started"
+        time.sleep(0.02)
+
+
+def test_sigterm_drains_sigkill_resumes_each_group_completed_once(
     tmp_path: Path, night: Night
 ) -> None:
     workdir = tmp_path / "w"
     night.copy_to(workdir / "incoming")
     db = workdir / "state" / "contimg.sqlite3"
     log = tmp_path / "watch.log"
+
+    # 1. SIGTERM during a conversion: the run finishes, the process exits 0
+    proc = start_watch(workdir, log)
+    _wait_for_conversion(proc, db, log)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=60) == 0, log.read_text()[-3000:]
+    assert _running_conversions(db) == 0
+    with open_repository(f"sqlite:///{db}") as repo:
+        first = repo.list_runs(limit=10)
+        assert [r.status.value for r in first] == ["completed"]
+        assert repo.service.last_heartbeat() is None
+
+    # 2. SIGKILL during a conversion: the attempt stays "running", the lease is held
     proc = start_watch(workdir, log, "--until-idle", "--timeout", "120")
-    deadline = time.monotonic() + 60
-    while _running_conversions(db) == 0:
-        assert proc.poll() is None, log.read_text()[-3000:]
-        assert time.monotonic() < deadline, "no conversion started"
-        time.sleep(0.02)
+    _wait_for_conversion(proc, db, log)
     proc.send_signal(signal.SIGKILL)
     assert proc.wait(timeout=10) == -signal.SIGKILL
-    assert _running_conversions(db) == 1  # the dead process left its attempt "running"
+    assert _running_conversions(db) == 1
 
+    # 3. restart: the dead process's group is resumed, everything else done, once each
     restart = start_watch(workdir, log, "--until-idle", "--timeout", "120")
     assert wait_all([restart], timeout=150) == [0], log.read_text()[-3000:]
     with open_repository(f"sqlite:///{db}") as repo:
@@ -61,8 +80,10 @@ def test_sigkill_during_conversion_then_restart_completes_each_group_once(
         reasons = {a.stage: a.skip_reason for a in repo.list_attempts(resumed[0].id)}
         assert reasons["group_files"] == f"resumed: run {crashed[0].id}"
         assert reasons["convert"] is None  # the interrupted conversion ran again, once
-        claims = repo.service.list_claims()
-        assert sum(c.takeovers for c in claims) == 1
+        # the calibrator group, stopped by SIGTERM after its calibrator run, was released
+        # and went on with "standard" elsewhere; the killed group was taken over
+        assert sum(c.takeovers for c in repo.service.list_claims()) == 2
+        assert {w.state for w in repo.service.workers()} == {"stopped", "dead"}
     assert not [p for p in (workdir / "scratch").iterdir() if p.name.startswith("run-")]
 
 

@@ -23,9 +23,13 @@ from contimg.state import RunStatus, SqlStateRepository, StageStatus
 from contimg.state._ingest import GroupState
 from contimg.state._service import ClaimState, ServiceGroupRecord
 
-__all__ = ["ClaimProcessor", "LeaseLost"]
+__all__ = ["RELEASED", "ClaimProcessor", "LeaseLost"]
 
 _log = structlog.get_logger("contimg.service")
+
+
+#: How a group ends in a process that stopped between two workflows of its plan.
+RELEASED = "released"
 
 
 class LeaseLost(RuntimeError):
@@ -53,6 +57,8 @@ class ClaimProcessor:
         This process's owner id.
     tracker : Tracker
         Progress memory and hook.
+    should_stop : callable
+        Polled between the workflows of a plan: ``True`` leaves the rest to another process.
     """
 
     def __init__(
@@ -63,6 +69,7 @@ class ClaimProcessor:
         build: Callable[[str], Workflow],
         owner: str,
         tracker: Tracker,
+        should_stop: Callable[[], bool] = lambda: False,
     ) -> None:
         self.settings = settings
         self.repository = repository
@@ -70,6 +77,7 @@ class ClaimProcessor:
         self.build = build
         self.owner = owner
         self.tracker = tracker
+        self.should_stop = should_stop
 
     # -- bookkeeping ------------------------------------------------------
     def _update(
@@ -87,14 +95,21 @@ class ClaimProcessor:
             raise LeaseLost(f"group {claim.group_id} was taken over by another process")
 
     def fail_group(self, group_id: str, error: str) -> None:
-        """Set the group ``failed`` with ``error`` (through ``converting`` where required)."""
+        """Set the group ``failed`` with ``error``, unless its MS was made.
+
+        The group state follows conversion only (as :func:`contimg.workflows.run_workflow`
+        has it): a run that fails after the MS was registered leaves the group
+        ``converted``; the failure is on the run and on the service's claim. A group that
+        never reached ``converting`` (an incomplete group under ``missing_subbands =
+        "fail"``, or a run refused before its first stage) passes through ``converting``,
+        the only state the group state machine fails from.
+        """
         store = self.repository.groups
         group = store.get_group(group_id)
-        if group is None or group.state is GroupState.FAILED:
+        if group is None or group.state in (GroupState.FAILED, GroupState.CONVERTED):
             return
         try:
             if group.state is not GroupState.CONVERTING:
-                # the group state machine reaches failed only from converting
                 store.set_state(group_id, GroupState.CONVERTING)
             store.set_state(group_id, GroupState.FAILED, error=error)
         except (KeyError, ValueError) as exc:
@@ -102,65 +117,67 @@ class ClaimProcessor:
 
     # -- the work ---------------------------------------------------------
     def process(self, claim: ServiceGroupRecord, *, resumed: bool) -> FinishedGroup:
-        """Run the rest of ``claim``'s plan; return how the group ended here."""
+        """Run the rest of ``claim``'s plan; return how the group ended here.
+
+        The state is ``done``, ``failed``, or ``released``: a stop was requested between
+        two workflows of the plan, so the claim is left for another process (the service
+        lets it lapse at once when it closes) to go on with the next workflow.
+        """
         t0 = time.monotonic()
         gid = claim.group_id
         self.tracker.start(
             ActiveGroup(gid, claim.plan, claim.step, claim.workflow, resumed=resumed)
         )
         run_ids = list(claim.run_ids)
-        state, error = ClaimState.DONE, None
         with structlog.contextvars.bound_contextvars(group_id=gid):
             try:
-                error = self._incomplete_error(claim)
-                if error is None:
-                    step = claim.step
-                    while step < len(claim.plan):
-                        result = self._run_step(claim, step, resumed=resumed)
-                        resumed = False
-                        if result is not None:
-                            run_ids.append(result.run_id)
-                            self._update(claim, run_id=result.run_id)
-                            if not result.ok:
-                                run = self.repository.get_run(result.run_id)
-                                error = (
-                                    run.error
-                                    if run and run.error
-                                    else f"run {result.run_id} failed"
-                                )
-                                break
-                        step += 1
-                        self._update(claim, step=step)
-                if error is not None:
-                    state = ClaimState.FAILED
-                    self.fail_group(gid, error)
-                self._update(claim, state=state, error=error)
+                state, error = self._run_plan(claim, run_ids, resumed=resumed)
             except LeaseLost as exc:
                 _log.error("group.lease_lost", error=str(exc))
-                state, error = ClaimState.FAILED, str(exc)
+                state, error = ClaimState.FAILED.value, str(exc)
             except ContimgError as exc:  # configuration / input errors: this group cannot run
-                state, error = ClaimState.FAILED, f"{type(exc).__name__}: {exc}"
+                state, error = ClaimState.FAILED.value, f"{type(exc).__name__}: {exc}"
                 self.fail_group(gid, error)
                 self.repository.service.update_claim(
-                    claim.group_pk, self.owner, state=state, error=error
+                    claim.group_pk, self.owner, state=ClaimState.FAILED, error=error
                 )
-            if state is ClaimState.DONE:
-                _log.info("group.done", runs=run_ids)
-            else:
-                _log.error("group.failed", error=error)
-        done = FinishedGroup(
-            gid, state.value, claim.plan, tuple(run_ids), time.monotonic() - t0, error
-        )
+            log = _log.error if state == ClaimState.FAILED.value else _log.info
+            log(f"group.{state}", runs=run_ids, error=error)
+        done = FinishedGroup(gid, state, claim.plan, tuple(run_ids), time.monotonic() - t0, error)
         self.tracker.finish(done)
         self.tracker.emit(
             ServiceEvent(
-                f"group.{'done' if state is ClaimState.DONE else 'failed'}",
-                gid,
-                run_id=run_ids[-1] if run_ids else None,
-                message=error,
+                f"group.{state}", gid, run_id=run_ids[-1] if run_ids else None, message=error
             )
         )
         return done
+
+    def _run_plan(
+        self, claim: ServiceGroupRecord, run_ids: list[int], *, resumed: bool
+    ) -> tuple[str, str | None]:
+        """Run the plan from the claim's step: ``(state, error)``; ``run_ids`` grows."""
+        error = self._incomplete_error(claim)
+        step = claim.step
+        while error is None and step < len(claim.plan):
+            if step > claim.step and self.should_stop():
+                return RELEASED, None
+            result = self._run_step(claim, step, resumed=resumed)
+            resumed = False
+            if result is not None:
+                run_ids.append(result.run_id)
+                self._update(claim, run_id=result.run_id)
+                if not result.ok:
+                    run = self.repository.get_run(result.run_id)
+                    error = run.error if run and run.error else f"run {result.run_id} failed"
+                    break
+            step += 1
+            self._update(claim, step=step)
+        if error is not None:
+            self.fail_group(claim.group_id, error)
+            self._update(claim, state=ClaimState.FAILED, error=error)
+            return ClaimState.FAILED.value, error
+        self._update(claim, state=ClaimState.DONE)
+        return ClaimState.DONE.value, None
 
     def _incomplete_error(self, claim: ServiceGroupRecord) -> str | None:
         """Return the failure message of an incomplete group under ``missing_subbands = "fail"``."""

@@ -97,7 +97,7 @@ class ServiceSummary:
     @property
     def failed(self) -> tuple[FinishedGroup, ...]:
         """The groups that failed here."""
-        return tuple(g for g in self.finished if g.state != ClaimState.DONE.value)
+        return tuple(g for g in self.finished if g.state == ClaimState.FAILED.value)
 
 
 def _owner_id() -> str:
@@ -178,7 +178,13 @@ class Service:
         self._own_runner = runner is None
         self.runner = runner or Runner(repository, settings, workflows=self.workflows)
         self._processor = ClaimProcessor(
-            settings, repository, self.runner, self._build, self.owner, self.tracker
+            settings,
+            repository,
+            self.runner,
+            self._build,
+            self.owner,
+            self.tracker,
+            should_stop=lambda: self.stopping,
         )
         self._pool = ThreadPoolExecutor(self.slots, thread_name_prefix="contimg-slot")
         self._futures: dict[Future[FinishedGroup], str] = {}
@@ -260,9 +266,13 @@ class Service:
         if self._started:
             service = self.repository.service
             service.release_lease(WATCHER_LEASE, self.owner)
+            # what is still claimed here (groups stopped between two workflows, or every
+            # group in flight when aborted) lapses now: another process goes on at once
+            released = service.expire_owner(self.owner)
             if self.aborted:
-                released = service.expire_owner(self.owner)
                 _log.warning("service.aborted", owner=self.owner, released=released)
+            elif released:
+                _log.info("service.released", owner=self.owner, released=released)
             service.set_worker_state(self.owner, "stopped")
             _log.info("service.stopped", owner=self.owner, finished=len(self._finished))
         if self._own_runner and not self.aborted:
