@@ -24,6 +24,7 @@ __all__ = [
     "group_latencies",
     "last_product_time",
     "ping",
+    "queue_depth",
     "stage_duration_buckets",
 ]
 
@@ -49,13 +50,27 @@ def count_runs_by_status(repo: SqlStateRepository) -> dict[str, int]:
 
 
 def count_groups_waiting(repo: SqlStateRepository) -> int:
-    """Count groups complete and not yet claimed for processing (0 without the groups table)."""
-    groups = _table("groups")
-    if groups is None:
-        return 0
+    """Count groups waiting to be processed.
+
+    The streaming service's ready groups when it has planned any; otherwise (no
+    service ran on this database) the groups whose files are complete and that
+    nothing has started converting.
+    """
+    summary = repo.service.queue_summary()
+    if any(vars(summary).values()):
+        return summary.ready
+    groups = metadata.tables["groups"]
     stmt = sa.select(sa.func.count()).where(groups.c.state.in_(WAITING_GROUP_STATES))
     with repo.read() as conn:
         return int(conn.execute(stmt).scalar_one())
+
+
+def queue_depth(repo: SqlStateRepository) -> int:
+    """Count groups ready or in progress (the service backlog; without it, those waiting)."""
+    summary = repo.service.queue_summary()
+    if any(vars(summary).values()):
+        return summary.depth
+    return count_groups_waiting(repo)
 
 
 def last_product_time(repo: SqlStateRepository, table: str = "images") -> datetime | None:

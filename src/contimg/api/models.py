@@ -24,6 +24,7 @@ __all__ = [
     "MsOut",
     "Page",
     "PhotometryOut",
+    "QueueOut",
     "RunDetailOut",
     "RunOut",
     "RunSubmission",
@@ -357,6 +358,17 @@ class PhotometryOut(_Out):
     limit_jy: float
 
 
+class QueueOut(_Out):
+    """The streaming service's groups, by where they stand."""
+
+    collecting: int = Field(0, description="Still receiving files.")
+    ready: int = Field(0, description="Complete and unclaimed (includes those held back).")
+    waiting_for_calibration: int = Field(0, description="Ready but held for a calibration set.")
+    running: int = Field(0, description="Claimed: a run queued or in progress.")
+    done: int = 0
+    failed: int = 0
+
+
 class HealthOut(_Out):
     """Is the pipeline able to work: database, disk, watcher, queue."""
 
@@ -367,8 +379,11 @@ class HealthOut(_Out):
     disk_free_bytes: int | None = None
     disk_total_bytes: int | None = None
     watcher_heartbeat: datetime | None = Field(
-        None, description="Last heartbeat of a `contimg watch` process (null: none recorded).")
-    queue_depth: int = Field(description="Groups complete and waiting to be processed.")
+        None, description="Last heartbeat of a live `contimg watch` process (null: none).")
+    watchers_live: int = Field(0, description="`contimg watch` processes running or draining.")
+    queue_depth: int = Field(description="Groups ready or in progress (the service's backlog), "
+                             "or, with no service, complete groups not yet processed.")
+    queue: QueueOut = Field(default_factory=QueueOut, description="The service's groups.")
     runs_active: int = Field(description="Runs pending or running.")
     worker_busy: bool = Field(description="Whether this server's run worker is executing.")
     write_enabled: bool = Field(description="Whether an API key is configured.")

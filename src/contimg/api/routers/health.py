@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import shutil
-from datetime import datetime
-from typing import Any
 
 from fastapi import APIRouter
 
 from contimg.api import _queries
 from contimg.api._context import ApiContext, Ctx
-from contimg.api.models import HealthOut
+from contimg.api.models import HealthOut, QueueOut
 
 __all__ = ["health_of", "router"]
 
@@ -18,17 +16,6 @@ router = APIRouter(tags=["health"])
 
 #: Below this much free space in the work directory the status is "degraded".
 MIN_FREE_BYTES = 1 << 30
-
-
-def _watcher_heartbeat(ctx: ApiContext) -> datetime | None:
-    """Return the newest heartbeat of a ``contimg watch`` process, if the store has one."""
-    for name in ("service", "leases", "heartbeats"):
-        store: Any = getattr(ctx.repository, name, None)
-        for method in ("last_heartbeat", "latest_heartbeat"):
-            fn = getattr(store, method, None)
-            if fn is not None:
-                return fn()
-    return None
 
 
 def health_of(ctx: ApiContext) -> HealthOut:
@@ -44,22 +31,26 @@ def health_of(ctx: ApiContext) -> HealthOut:
     except OSError:
         pass
     db_error = None
-    queue = active = 0
+    queue = QueueOut()
+    depth = active = watchers = 0
     heartbeat = None
     try:
         _queries.ping(ctx.repository)
-        queue = _queries.count_groups_waiting(ctx.repository)
         counts = _queries.count_runs_by_status(ctx.repository)
         active = counts.get("pending", 0) + counts.get("running", 0)
-        heartbeat = _watcher_heartbeat(ctx)
+        service = ctx.repository.service
+        heartbeat = service.last_heartbeat()
+        watchers = len(service.workers(live_only=True))
+        queue = QueueOut.model_validate(service.queue_summary())
+        depth = _queries.queue_depth(ctx.repository)
     except Exception as exc:  # any driver error means "not reachable" here
         db_error = f"{type(exc).__name__}: {exc}"
     ok = db_error is None and (free is None or free >= MIN_FREE_BYTES)
     return HealthOut(
         status="ok" if ok else "degraded", database_ok=db_error is None,
         database_error=db_error, workdir=str(workdir), disk_free_bytes=free,
-        disk_total_bytes=total, watcher_heartbeat=heartbeat, queue_depth=queue,
-        runs_active=active, worker_busy=ctx.worker.busy,
+        disk_total_bytes=total, watcher_heartbeat=heartbeat, watchers_live=watchers,
+        queue_depth=depth, queue=queue, runs_active=active, worker_busy=ctx.worker.busy,
         write_enabled=bool(ctx.settings.api.api_key_sha256))
 
 

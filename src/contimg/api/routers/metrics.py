@@ -47,6 +47,19 @@ class DatabaseCollector(Collector):
         yield GaugeMetricFamily("contimg_groups_waiting",
                                 "Complete subband groups waiting to be processed.",
                                 value=_queries.count_groups_waiting(self.repository))
+        summary = self.repository.service.queue_summary()
+        queue = GaugeMetricFamily("contimg_service_groups",
+                                  "Groups planned by the streaming service, by state.",
+                                  labels=["state"])
+        for state, n in vars(summary).items():
+            queue.add_metric([state], n)
+        yield queue
+        heartbeat = self.repository.service.last_heartbeat()
+        beat = GaugeMetricFamily("contimg_watcher_heartbeat_age_seconds",
+                                 "Seconds since a live `contimg watch` last beat (NaN: none).")
+        beat.add_metric([], (datetime.now(UTC) - heartbeat).total_seconds() if heartbeat
+                        else float("nan"))
+        yield beat
         last = _queries.last_product_time(self.repository, "images")
         age = GaugeMetricFamily("contimg_last_image_age_seconds",
                                 "Seconds since the newest image was registered (NaN: none).")
