@@ -25,7 +25,13 @@ from typer.testing import CliRunner
 
 from contimg.api import create_app, hash_key
 from contimg.cli.main import app as cli_app
-from contimg.config.settings import ApiSettings, ImagingSettings, PathsSettings, Settings
+from contimg.config.settings import (
+    ApiSettings,
+    ImagingSettings,
+    PathsSettings,
+    PhotometrySettings,
+    Settings,
+)
 from contimg.observability import configure_logging, reset_logging
 from contimg.pipeline import Runner
 from contimg.science.ingest import cluster_files, read_header, scan_directory
@@ -38,6 +44,13 @@ with warnings.catch_warnings():
     from fastapi.testclient import TestClient
 
 API_KEY = "test-key-7f3a"
+
+#: Sources in the field of the first (target) group; VAR_C brightens between the groups.
+SKY_CSV = """name,ra_deg,dec_deg,flux_jy,spectral_index,flux_by_group
+SRC_A,127.30,54.45,1.0,-0.7,
+SRC_B,127.62,54.80,0.6,-0.5,
+VAR_C,127.45,54.62,0.4,0.0,0.4;1.2
+"""
 
 
 @dataclass(frozen=True)
@@ -72,9 +85,11 @@ def filled(tmp_path_factory: pytest.TempPathFactory) -> Filled:
     settings = settings_for(tmp_path_factory.mktemp("api") / "work")
     settings.paths.ensure()
     incoming = settings.paths.incoming_dir
+    sky = settings.paths.workdir / "sky.csv"
+    sky.write_text(SKY_CSV)
     result = CliRunner().invoke(cli_app, [
         "simulate", str(incoming), "--groups", "2", "--scale", "test", "--seed", "5",
-        "--calibrator", "0834+555"])
+        "--calibrator", "0834+555", "--sources", str(sky)])
     reset_logging()
     assert result.exit_code == 0, result.output
     configure_logging(settings, console=False)
@@ -133,10 +148,14 @@ def science(filled: Filled) -> Science:
     """Run ``calibrator`` on the transit group, then ``standard`` on the other (needs CASA).
 
     Imaging is shrunk (1 deg field, 8 arcsec cells, 200 clean iterations) to keep
-    the fixture near a minute on two cores.
+    the fixture near a minute on two cores; the simulated sky is both the
+    cross-match reference and the list of monitored sources.
     """
+    sky = filled.settings.paths.workdir / "sky.csv"
     settings = filled.settings.model_copy(update={
-        "imaging": ImagingSettings(fov_deg=1.0, cell_arcsec=8.0, niter=200)})
+        "imaging": ImagingSettings(fov_deg=1.0, cell_arcsec=8.0, niter=200,
+                                   reference_catalog=sky),
+        "photometry": PhotometrySettings(monitored_sources=sky)})
     transit, target = filled.group_ids[-1], filled.group_ids[0]
     configure_logging(settings, console=False)
     try:

@@ -84,3 +84,30 @@ def test_groups_converted_and_ms_registered(client, filled: Filled, science: Sci
         assert abs(m["dec_deg"] - 54.57) < 0.5
     by_group = client.get("/api/v1/ms", params={"group_id": filled.group_ids[1]}).json()
     assert [m["group_id"] for m in by_group["items"]] == [filled.group_ids[1]]
+
+
+def test_sources_and_light_curves_from_forced_photometry(client, science: Science) -> None:
+    sources = client.get("/api/v1/sources").json()["items"]
+    names = {s["name"]: s for s in sources}
+    assert {"SRC_A", "SRC_B", "VAR_C"} <= set(names)
+    src = names["SRC_A"]
+    assert src["n"] >= 1
+    curve = client.get(f"/api/v1/sources/{src['id']}/lightcurve").json()
+    assert len(curve) == src["n"]
+    assert curve[0]["image_id"] == science.image_id
+    assert curve[0]["flux_err_jy"] > 0
+    png = client.get(f"/api/v1/sources/{src['id']}/lightcurve.png")
+    assert png.headers["content-type"] == "image/png"
+    assert Image.open(io.BytesIO(png.content)).size[0] > 300
+    table = client.get("/sources").text
+    assert f'href="/sources/{src["id"]}"' in table
+    page = client.get(f"/sources/{src['id']}").text
+    assert f"/api/v1/sources/{src['id']}/lightcurve.png" in page
+    assert f'href="/images/{science.image_id}"' in page
+
+
+def test_cross_match_reached_the_image_record(client, science: Science) -> None:
+    img = client.get(f"/api/v1/images/{science.image_id}").json()
+    assert img["n_sources"] >= 1
+    assert img["n_matched"] >= 1
+    assert img["flux_ratio"] > 0
