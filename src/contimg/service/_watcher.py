@@ -146,6 +146,13 @@ class IncomingWatcher:
                 self._noted.add(p.absolute())
             self.wake.set()
 
+    def forget(self) -> None:
+        """Drop noted events (another process indexes); the next scan here is a full rescan."""
+        with self._lock:
+            self._noted.clear()
+        self._seen.clear()
+        self._known = None
+
     # -- scanning -----------------------------------------------------------
     @property
     def pending(self) -> int:

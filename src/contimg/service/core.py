@@ -377,7 +377,10 @@ class Service:
         self.is_watcher = self.repository.service.acquire_lease(
             WATCHER_LEASE, self.owner, lease_s=lease
         )
-        if not self.is_watcher or self.watcher is None:
+        if self.watcher is None:
+            return 0, 0
+        if not self.is_watcher:
+            self.watcher.forget()
             return 0, 0
         scan = self.watcher.scan()
         emit = self.tracker.emit
