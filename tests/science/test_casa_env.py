@@ -3,15 +3,18 @@ from pathlib import Path
 
 import pytest
 
-from contimg.science.casa_env import casa_scratch, ensure_casa_environment
+from contimg.science.casa_env import (
+    casa_scratch,
+    ensure_casa_environment,
+    write_casa_site_config,
+)
 
 
 def test_site_config_is_offline_and_idempotent(tmp_path: Path) -> None:
-    first = ensure_casa_environment(tmp_dir=tmp_path)
-    second = ensure_casa_environment(tmp_dir=tmp_path)
+    first = write_casa_site_config(tmp_dir=tmp_path)
+    second = write_casa_site_config(tmp_dir=tmp_path)
     assert first == second
     assert first.is_absolute()
-    assert os.environ["CASASITECONFIG"] == str(first)
     text = first.read_text()
     assert "measures_auto_update = False" in text
     assert "data_auto_update = False" in text
@@ -22,8 +25,20 @@ def test_site_config_is_offline_and_idempotent(tmp_path: Path) -> None:
 
 
 def test_log_dir_routes_casa_log(tmp_path: Path) -> None:
-    path = ensure_casa_environment(log_dir=tmp_path / "logs", tmp_dir=tmp_path / "cfg")
-    assert str(tmp_path / "logs" / "casa.log") in path.read_text()
+    path = write_casa_site_config(log_dir=tmp_path / "logs", tmp_dir=tmp_path / "cfg")
+    assert f"logfile = {str(tmp_path / 'logs' / 'casa.log')!r}" in path.read_text()
+    assert (tmp_path / "logs").is_dir()
+
+
+@pytest.mark.casa
+def test_environment_points_casa_at_the_config() -> None:
+    path = ensure_casa_environment()
+    assert os.environ["CASASITECONFIG"] == str(path)
+    assert ensure_casa_environment() == path  # idempotent
+    import casatools  # the config in force is the one CASA read
+
+    assert casatools.version_string().startswith("6.")
+    assert ensure_casa_environment() == path
 
 
 def test_scratch_removed_on_failure(tmp_path: Path) -> None:

@@ -32,6 +32,7 @@ __all__ = [
     "casa_log_file",
     "casa_scratch",
     "ensure_casa_environment",
+    "write_casa_site_config",
 ]
 
 _ENV_VAR = "CASASITECONFIG"
@@ -85,12 +86,8 @@ def casa_log_file(log_dir: Path) -> Path:
     return Path(log_dir).resolve() / "casa.log"
 
 
-def ensure_casa_environment(log_dir: Path | None = None, tmp_dir: Path | None = None) -> Path:
-    """Write the offline CASA site config and point ``CASASITECONFIG`` at it.
-
-    Idempotent: the file is rewritten only when its content changes, and calling this again
-    after CASA is imported is harmless as long as the content is unchanged (CASA never re-reads
-    it, so a different log destination after import cannot take effect and is ignored).
+def write_casa_site_config(log_dir: Path | None = None, tmp_dir: Path | None = None) -> Path:
+    """Write the offline CASA site config file (content-addressed, atomic) and return its path.
 
     Parameters
     ----------
@@ -111,11 +108,6 @@ def ensure_casa_environment(log_dir: Path | None = None, tmp_dir: Path | None = 
     else:
         logfile = os.devnull
     text = _render(_measures_path(), logfile)
-
-    if "casatools" in sys.modules and os.environ.get(_ENV_VAR):
-        # CASA has already read its config: keep the one in force (it cannot change now).
-        return Path(os.environ[_ENV_VAR])
-
     # One file per content (log destination), so concurrent processes with different log
     # dirs never overwrite each other's config between writing it and CASA reading it.
     sub = "." if log_dir is None else "casa-" + hashlib.sha1(logfile.encode()).hexdigest()[:10]
@@ -131,12 +123,34 @@ def ensure_casa_environment(log_dir: Path | None = None, tmp_dir: Path | None = 
                 tmp = path.with_suffix(f".tmp{os.getpid()}")
                 tmp.write_text(text)
                 tmp.replace(path)
-            break
+            return path
         except OSError as exc:  # read-only home: try the next candidate
             last_error = exc
-    else:
-        raise CasaEnvironmentError(f"cannot write a CASA site config: {last_error}")
+    raise CasaEnvironmentError(f"cannot write a CASA site config: {last_error}")
 
+
+def ensure_casa_environment(log_dir: Path | None = None, tmp_dir: Path | None = None) -> Path:
+    """Write the offline CASA site config and point ``CASASITECONFIG`` at it.
+
+    Idempotent. CASA reads its config once, when ``casatools`` is first imported: called after
+    that, this changes nothing and returns the config in force (a different log destination
+    cannot take effect in this process any more).
+
+    Parameters
+    ----------
+    log_dir : Path, optional
+        Where CASA's log goes (``<log_dir>/casa.log``). Default: ``os.devnull``.
+    tmp_dir : Path, optional
+        Directory for the site config file (see :func:`write_casa_site_config`).
+
+    Returns
+    -------
+    Path
+        Absolute path of the site config file in force.
+    """
+    if "casatools" in sys.modules and os.environ.get(_ENV_VAR):
+        return Path(os.environ[_ENV_VAR])
+    path = write_casa_site_config(log_dir, tmp_dir)
     os.environ[_ENV_VAR] = str(path)
     return path
 

@@ -11,7 +11,7 @@ import numpy as np
 from astropy.io import fits
 from astropy.wcs import WCS, FITSFixedWarning
 
-__all__ = ["write_quicklook"]
+__all__ = ["preload_plotting", "write_quicklook"]
 
 _MAX_RENDER_PIXELS = 1200
 
@@ -21,6 +21,20 @@ def _robust_rms(data: np.ndarray) -> float:
     if finite.size == 0:
         return 0.0
     return float(1.4826 * np.median(np.abs(finite - np.median(finite))))
+
+
+def preload_plotting() -> None:
+    """Import matplotlib (Agg) and WCSAxes now; several seconds on a cold process.
+
+    :func:`contimg.science.image.make_image` calls it in a thread while the imager runs, so the
+    quicklook afterwards costs only its rendering.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.figure
+    import matplotlib.patches  # the import fills the module cache; nothing to use here
+    from astropy.visualization import wcsaxes  # noqa: F401 - imported only to cache it
 
 
 def write_quicklook(
@@ -67,8 +81,8 @@ def write_quicklook(
         # WSClean headers trigger astropy's harmless 'datfix' notes (MJD-OBS from DATE-OBS).
         warnings.simplefilter("ignore", FITSFixedWarning)
         wcs = WCS(header).celestial
-    # Noise from every other pixel of the full-resolution image (the MAD needs no more).
-    rms = rms_jy if rms_jy is not None else _robust_rms(data[::2, ::2])
+    # Noise from every 4th pixel of the full-resolution image (the MAD needs no more).
+    rms = rms_jy if rms_jy is not None else _robust_rms(data[::4, ::4])
     # The figure shows ~800 pixels: render large images block-max downsampled (cheap, keeps
     # every source visible) instead of handing matplotlib 10^7 pixels.
     step = max(1, int(np.ceil(max(data.shape) / _MAX_RENDER_PIXELS)))

@@ -126,43 +126,20 @@ def read_reference_catalogue(path: Path) -> list[ReferenceSource]:
     Parameters
     ----------
     path : Path
-        CSV file; extra columns are ignored, ``spectral_index`` defaults to 0.
+        CSV file, read with :func:`contimg.science.skymodel.read_sky_model` (extra columns
+        ignored, ``spectral_index`` defaults to 0; malformed rows raise ``SkyModelError``).
 
     Returns
     -------
     list of ReferenceSource
         The entries.
     """
-    try:
-        from contimg.science import skymodel
-    except ImportError:
-        skymodel = None
-    reader = getattr(skymodel, "read_sky_model", None) if skymodel else None
-    if reader is not None:
-        return [
-            ReferenceSource(
-                str(s.name),
-                float(s.ra_deg),
-                float(s.dec_deg),
-                float(s.flux_jy),
-                float(getattr(s, "spectral_index", 0.0) or 0.0),
-            )
-            for s in reader(Path(path))
-        ]
-    out = []
-    with Path(path).open(newline="") as fh:
-        for row in csv.DictReader(fh):
-            alpha = (row.get("spectral_index") or "").strip()
-            out.append(
-                ReferenceSource(
-                    name=row["name"],
-                    ra_deg=float(row["ra_deg"]),
-                    dec_deg=float(row["dec_deg"]),
-                    flux_jy=float(row["flux_jy"]),
-                    spectral_index=float(alpha) if alpha else 0.0,
-                )
-            )
-    return out
+    from contimg.science.skymodel import read_sky_model
+
+    return [
+        ReferenceSource(s.name, s.ra_deg, s.dec_deg, s.flux_jy, s.spectral_index)
+        for s in read_sky_model(Path(path))
+    ]
 
 
 def _beam_at(pb_image: Path, ra: np.ndarray, dec: np.ndarray) -> np.ndarray:

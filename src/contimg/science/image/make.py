@@ -13,6 +13,7 @@ import math
 import os
 import shutil
 import tempfile
+import threading
 from collections.abc import Callable
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -37,6 +38,7 @@ from contimg.science.image.psf import estimate_beam
 from contimg.science.image.rephase import group_centre, rephase_ms
 from contimg.science.image.tclean import run_tclean
 from contimg.science.image.wsclean import run_wsclean
+from contimg.science.quicklook import preload_plotting, write_quicklook
 
 __all__ = ["IMAGERS", "make_image", "plan_cell"]
 
@@ -185,7 +187,11 @@ def make_image(
             scratch=scratch,
             restoring_beam=params.restoring_beam_arcsec,
         )
+        # Warm the plotting imports while the imager runs (they cost seconds on a cold worker).
+        preload = threading.Thread(target=preload_plotting, name="preload-plotting", daemon=True)
+        preload.start()
         raw = IMAGERS[params.backend](plan)
+        preload.join()
         _check_image(ms, raw.image)
         beam, freq = _beam_and_frequency(raw.image, summary)
         keywords = _keywords(summary, params, group_id, calibration_set, raw.software, freq, beam)
@@ -203,8 +209,6 @@ def make_image(
             pb_limit=params.pb_limit,
         )
         png_tmp = scratch / f"{name}.png"
-        from contimg.science.quicklook import write_quicklook
-
         write_quicklook(raw.image, png_tmp, title=f"{group_id}")
         finals = {
             "image": (raw.image, out_dir / f"{name}-image.fits"),

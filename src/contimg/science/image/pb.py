@@ -21,7 +21,7 @@ from contimg.science.image.rephase import FieldCentres
 
 __all__ = ["beam_image", "write_pb_products"]
 
-_PB_SUBSAMPLE = 4
+_PB_GRID = 160
 
 
 def _unit_vectors(ra: np.ndarray, dec: np.ndarray) -> np.ndarray:
@@ -51,18 +51,21 @@ def beam_image(
     Returns
     -------
     numpy.ndarray
-        2-D beam (ny, nx), float32. Evaluated on a grid subsampled by 4 and interpolated
-        bilinearly (the beam varies on degree scales, pixels are arcseconds).
+        2-D beam (ny, nx), float32. Evaluated on a coarse grid (<= 160 points a side) and
+        interpolated bicubically (the beam varies on degree scales, pixels are arcseconds).
     """
-    from scipy.ndimage import map_coordinates
+    from scipy.interpolate import RectBivariateSpline
 
     with warnings.catch_warnings():
         # WSClean headers trigger astropy's harmless 'datfix' notes (MJD-OBS from DATE-OBS).
         warnings.simplefilter("ignore", FITSFixedWarning)
         wcs = WCS(header).celestial
     ny, nx = int(header["NAXIS2"]), int(header["NAXIS1"])
-    ys = np.arange(0, ny + _PB_SUBSAMPLE, _PB_SUBSAMPLE, dtype=float)
-    xs = np.arange(0, nx + _PB_SUBSAMPLE, _PB_SUBSAMPLE, dtype=float)
+    # The beam varies on degree scales and pixels are arcseconds: evaluate it on a coarse grid
+    # (at most ~_PB_GRID points a side, edges included) and interpolate (bicubic, separable).
+    step = max(1, int(np.ceil(max(nx, ny) / _PB_GRID)))
+    ys = np.unique(np.append(np.arange(0, ny, step), ny - 1)).astype(float)
+    xs = np.unique(np.append(np.arange(0, nx, step), nx - 1)).astype(float)
     gx, gy = np.meshgrid(xs, ys)
     ra, dec = wcs.wcs_pix2world(gx, gy, 0)
     pix = _unit_vectors(np.deg2rad(ra), np.deg2rad(dec))
@@ -74,8 +77,11 @@ def beam_image(
         theta = np.arccos(np.clip(pix @ c, -1.0, 1.0))
         coarse += w * airy_beam(theta, freq_hz, dish_diameter_m)
     coarse /= weights.sum()
-    fy, fx = np.mgrid[0:ny, 0:nx].astype(float) / _PB_SUBSAMPLE
-    return map_coordinates(coarse, [fy, fx], order=1, mode="nearest").astype(np.float32)
+    if step == 1:
+        return coarse.astype(np.float32)
+    k = min(3, len(xs) - 1, len(ys) - 1)
+    spline = RectBivariateSpline(ys, xs, coarse, kx=k, ky=k)
+    return spline(np.arange(ny, dtype=float), np.arange(nx, dtype=float)).astype(np.float32)
 
 
 def write_pb_products(
