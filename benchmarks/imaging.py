@@ -52,6 +52,13 @@ def main() -> None:
     parser.add_argument("--niter", type=int, default=2000)
     parser.add_argument("--fov-deg", type=float, default=3.5)
     parser.add_argument("--skip-tclean", action="store_true")
+    parser.add_argument(
+        "--compare-fov-deg",
+        type=float,
+        default=None,
+        help="Field for the wsclean/tclean comparison (default: --fov-deg); tclean with "
+        "w-projection on a full 3.5 deg small-scale field takes tens of minutes on 2 cores.",
+    )
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="bench-imaging-") as tmp:
@@ -110,15 +117,19 @@ def main() -> None:
         print(f"wsclean by hand median:      {t_hand:.2f} s")
 
         if not args.skip_tclean:
-            tparams = params.model_copy(update={"backend": "tclean", "cell_arcsec": p.cell_arcsec})
+            fov = args.compare_fov_deg or args.fov_deg
+            cparams = params.model_copy(update={"fov_deg": fov, "cell_arcsec": p.cell_arcsec})
+            timings = {}
+            for backend in ("wsclean", "tclean"):
+                bparams = cparams.model_copy(update={"backend": backend})
 
-            def tstage() -> None:
-                shutil.rmtree(root / "timages", ignore_errors=True)
-                make_image(ms, root / "timages", tparams)
+                def run(bparams: ImagingSettings = bparams, backend: str = backend) -> None:
+                    shutil.rmtree(root / backend, ignore_errors=True)
+                    make_image(ms, root / backend, bparams)
 
-            t_tclean = _median_time(tstage, 1)
-            print(f"make_image (tclean):         {t_tclean:.2f} s")
-            print(f"tclean_over_wsclean={t_tclean / t_stage:.2f}")
+                timings[backend] = _median_time(run, 1)
+                print(f"make_image ({backend}, {fov:g} deg field): {timings[backend]:.2f} s")
+            print(f"tclean_over_wsclean={timings['tclean'] / timings['wsclean']:.2f}")
         print(f"imaging_stage_overhead={overhead:.3f}")
 
 
