@@ -169,5 +169,12 @@ def test_images_and_science_run_render(server: str, browser, science: Science,
         assert plots.nth(i).evaluate(loaded)
     page.screenshot(path=str(tmp_path / "calibration.png"), full_page=True)
 
+    page.goto(f"{server}/sources", wait_until="networkidle")
+    page.locator("table a", has_text="VAR_C").click()
+    page.wait_for_load_state("networkidle")
+    assert page.locator("h1").inner_text().startswith("VAR_C")
+    assert page.locator("img.plot").evaluate(loaded)
+    page.screenshot(path=str(tmp_path / "source.png"), full_page=True)
+
     assert not problems, problems
     _keep(tmp_path)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 import threading
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -189,5 +189,7 @@ def lightcurve_png(
         ax.text(0.5, 0.5, "no measurements yet", ha="center", va="center",
                 transform=ax.transAxes)
     if use_time:
+        if len(set(x)) == 1:  # one epoch: a readable window around it, not matplotlib's years
+            ax.set_xlim(x[0] - timedelta(hours=1), x[0] + timedelta(hours=1))
         fig.autofmt_xdate()
     return _png(fig)

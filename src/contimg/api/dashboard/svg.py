@@ -48,7 +48,7 @@ def _time_axis(x0: float, width: float, t0: datetime, span_s: float, y: float,
             when = t0 + timedelta(seconds=frac * span_s)
             label = when.strftime("%m-%d %H:%M" if span_s > 86400 else "%H:%M")
         else:
-            label = f"+{_fmt_s(frac * span_s)}"
+            label = f"+{_fmt_s(frac * span_s)}" if i else "0"
         out.append(f'<line x1="{x:.1f}" y1="{y}" x2="{x:.1f}" y2="{y + height}" class="grid"/>')
         out.append(f'<text x="{x:.1f}" y="{y + height + 13}" text-anchor="middle" '
                    f'class="axis">{escape(label)}</text>')
