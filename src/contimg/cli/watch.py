@@ -25,13 +25,14 @@ from contimg.cli._common import (
     fail_usage,
 )
 
-__all__ = ["watch"]
+__all__ = ["status_view", "watch"]
 
 #: Exit status after a second SIGTERM/SIGINT (the runs in progress were abandoned).
 EXIT_ABORTED = 130
 
 
-def _render(service):  # -> rich renderable; rich imported lazily with the display
+def status_view(service):  # -> rich renderable (rich imported lazily)
+    """Return the live status table of a running :class:`~contimg.service.Service` (rich)."""
     from rich.console import Group
     from rich.table import Table
     from rich.text import Text
@@ -121,7 +122,7 @@ def watch(
                 from rich.live import Live
 
                 with Live(
-                    get_renderable=lambda: _render(service),
+                    get_renderable=lambda: status_view(service),
                     refresh_per_second=2,
                     redirect_stderr=True,
                     transient=False,

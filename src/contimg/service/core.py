@@ -246,8 +246,9 @@ class Service:
             _log.warning("service.signal", signal=signal.Signals(signum).name)
             self.request_stop(now=self.stopping)
 
-        signal.signal(signal.SIGTERM, _handle)
-        signal.signal(signal.SIGINT, _handle)
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            previous = signal.signal(signum, _handle)
+            self._stack.callback(signal.signal, signum, previous)  # restored on close
 
     def close(self) -> None:
         """Stop: wait for runs in progress (unless aborted), release leases, deregister."""
