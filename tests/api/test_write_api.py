@@ -126,3 +126,25 @@ def test_key_helpers() -> None:
     assert is_loopback("localhost")
     assert not is_loopback("0.0.0.0")
     assert not is_loopback("192.0.2.7")
+
+
+def test_group_and_ms_map_to_the_science_workflows_inputs(client, repo) -> None:
+    key = {"X-API-Key": API_KEY}
+    resp = client.post("/api/v1/runs", json={"workflow": "quicklook",
+                                             "group": "1999-01-01T00:00:00"}, headers=key)
+    assert resp.status_code == 202, resp.text
+    run = wait_finished(repo, resp.json()["run_id"])
+    assert run.inputs == {"group_id": "1999-01-01T00:00:00"}
+    assert run.status.value == "failed"  # nothing is indexed under that group
+    first = repo.list_attempts(run.id)[0]
+    assert first.stage == "group_files"
+    assert "not indexed" in (first.error_message or "")
+    ms = client.post("/api/v1/runs", json={"workflow": "reprocessing", "ms": "/nonexistent.ms",
+                                           "overrides": {"executor.kind": "inline"}},
+                     headers=key)
+    assert ms.status_code == 202, ms.text
+    assert wait_finished(repo, ms.json()["run_id"]).inputs == {"ms": "/nonexistent.ms"}
+    both = client.post("/api/v1/runs", json={"workflow": "quicklook", "ms": "/x.ms"},
+                       headers=key)
+    assert both.status_code == 422
+    assert "ms" in both.json()["detail"]
