@@ -150,6 +150,7 @@ def rephase_ms(
         out = Path(out)
         if out.exists():
             shutil.rmtree(out)
+        out.parent.mkdir(parents=True, exist_ok=True)
         with table(str(ms), ack=False) as t:
             t.copy(str(out), deep=True, valuecopy=True)
         target = out
