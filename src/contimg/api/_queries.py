@@ -18,6 +18,7 @@ from contimg.state import SqlStateRepository
 from contimg.state.schema import metadata, runs, stage_executions
 
 __all__ = [
+    "GroupState",
     "StageDurationBuckets",
     "count_groups_waiting",
     "count_runs_by_status",
@@ -25,6 +26,7 @@ __all__ = [
     "last_product_time",
     "ping",
     "queue_depth",
+    "recent_groups",
     "stage_duration_buckets",
 ]
 
@@ -71,6 +73,29 @@ def queue_depth(repo: SqlStateRepository) -> int:
     if any(vars(summary).values()):
         return summary.depth
     return count_groups_waiting(repo)
+
+
+@dataclass(frozen=True)
+class GroupState:
+    """The few fields of a group the overview strip needs."""
+
+    group_id: str
+    state: str
+    n_subbands: int
+    n_expected: int
+
+
+def recent_groups(repo: SqlStateRepository, n: int) -> list[GroupState]:
+    """Return the newest ``n`` groups (by first file timestamp), oldest of them first."""
+    groups = metadata.tables["groups"]
+    stmt = (
+        sa.select(groups.c.group_id, groups.c.state, groups.c.n_subbands, groups.c.n_expected)
+        .order_by(groups.c.first_timestamp.desc(), groups.c.id.desc())
+        .limit(n)
+    )
+    with repo.read() as conn:
+        rows = conn.execute(stmt).all()
+    return [GroupState(*row) for row in reversed(rows)]
 
 
 def last_product_time(repo: SqlStateRepository, table: str = "images") -> datetime | None:

@@ -9,7 +9,6 @@ for programs, these pages are for people.
 from __future__ import annotations
 
 import statistics
-from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -92,18 +91,18 @@ def _group_of(inputs: Any) -> str | None:
 
 def _overview(ctx: ApiContext) -> dict[str, Any]:
     repo = ctx.repository
-    recent = repo.list_runs(limit=2000)
-    counts = Counter(r.status.value for r in recent)
     all_counts = _queries.count_runs_by_status(repo)
     # Throughput: the 24 hours up to the newest run (so a past night still shows).
-    end_ref = max((r.ended_at or r.created_at for r in recent if r.created_at), default=None)
+    newest = repo.list_runs(limit=1)
+    recent = []
     hours: list[datetime] = []
     done: list[int] = []
     failed: list[int] = []
     latency: list[float | None] = []
-    if end_ref is not None:
-        last = end_ref.replace(minute=0, second=0, microsecond=0)
+    if newest and newest[0].created_at is not None:
+        last = newest[0].created_at.replace(minute=0, second=0, microsecond=0)
         hours = [last - timedelta(hours=23 - i) for i in range(24)]
+        recent = repo.list_runs(since=hours[0], limit=10_000)
         per: dict[datetime, list[Any]] = {h: [] for h in hours}
         for r in recent:
             if r.ended_at is None or not r.status.finished:
@@ -124,12 +123,11 @@ def _overview(ctx: ApiContext) -> dict[str, Any]:
         gid = _group_of(r.inputs)
         if gid is not None and gid not in run_by_group:
             run_by_group[gid] = r
-    groups = repo.groups.list_groups(limit=10_000)[-96:]
     cells = []
-    for g in groups:
+    for g in _queries.recent_groups(repo, 96):
         run = run_by_group.get(g.group_id)
-        css = f"st-{run.status.value}" if run else _GROUP_CSS.get(g.state.value, "st-pending")
-        title = f"{g.group_id}: {g.state.value}, {g.n_subbands}/{g.n_expected} subbands"
+        css = f"st-{run.status.value}" if run else _GROUP_CSS.get(g.state, "st-pending")
+        title = f"{g.group_id}: {g.state}, {g.n_subbands}/{g.n_expected} subbands"
         if run:
             title += f"; run {run.id} {run.status.value}"
         cells.append(svg.TimelineCell(g.group_id, css, title,
@@ -142,8 +140,7 @@ def _overview(ctx: ApiContext) -> dict[str, Any]:
     return {
         "health": health_of(ctx),
         "counts": {s.value: all_counts.get(s.value, 0) for s in RunStatus},
-        "recent_counts": counts,
-        "runs": recent[:15],
+        "runs": recent[:15] if len(recent) >= 15 else repo.list_runs(limit=15),
         "timeline": svg.group_timeline(cells),
         "n_groups": len(cells),
         "throughput": svg.throughput(hours, done, failed, latency),
