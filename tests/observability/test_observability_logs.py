@@ -168,3 +168,22 @@ def test_metrics_count_runs_and_time_stages(repo: SqlStateRepository, tmp_path: 
         >= 1
     )
     assert value("contimg_runs_active", workflow="metrics-wf") == 0
+
+
+def test_module_logger_events_of_a_process_stage_reach_the_store(
+    configured: tuple[Settings, io.StringIO], repo: SqlStateRepository
+) -> None:
+    from tests.pipeline._engine_stages import logged_by_module
+
+    settings, _console = configured
+    wf = Workflow(
+        "child-logs",
+        [Stage("child", logged_by_module, produces="m", executor="process")],
+        inputs={"n": int},
+    )
+    with Runner(repo, settings) as runner:
+        result = runner.run(wf, {"n": 4})
+    assert result.ok
+    steps = [r for r in repo.list_logs(result.run_id) if r.event == "module.step"]
+    assert [r.fields["i"] for r in steps] == [0, 1, 2, 3]
+    assert {r.stage for r in steps} == {"child"}

@@ -12,6 +12,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import structlog
+
 from contimg.pipeline import TransientError
 
 
@@ -60,4 +62,14 @@ def flaky_counter(counter: Path) -> int:
     counter.write_text(str(n))
     if n < 3:
         raise TransientError(f"call {n}: not yet")
+    return n
+
+
+_module_log = structlog.get_logger("tests.engine_stages")
+
+
+def logged_by_module(n: int) -> int:
+    """Log through a module logger (as science code does), not the injected ``log``."""
+    for i in range(n):
+        _module_log.info("module.step", i=i)
     return n

@@ -78,7 +78,9 @@ class CliContext:
         from contimg.state import open_repository
 
         self.settings.paths.state_dir.mkdir(parents=True, exist_ok=True)
-        repo = open_repository(self.settings.database_url)
+        repo = open_repository(
+            self.settings.database_url, busy_timeout_ms=self.settings.database.busy_timeout_ms
+        )
         self._stack.callback(repo.close)
         return repo
 

@@ -14,14 +14,18 @@ module, tests included, are found.
 
 from __future__ import annotations
 
+import dataclasses
 import multiprocessing
 import os
 import pickle
 import sys
 import threading
 import time
+from collections.abc import Mapping
 from multiprocessing.connection import Connection, wait
 from typing import Any
+
+import structlog
 
 from contimg.pipeline.executors._attempt import (
     AttemptCall,
@@ -47,9 +51,36 @@ def _dumps(obj: Any) -> bytes:
         return cloudpickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
 
 
+def _collect_all_events(events: list[Mapping[str, Any]]) -> None:
+    """Route every structlog event of this (child) process into ``events``.
+
+    The stage's own ``log`` and the module loggers of the science it calls
+    (imager output, calibration decisions) all travel back with the outcome,
+    in the order they happened, and the runner records them as its own.
+    """
+
+    def collect(_logger: Any, _method: str, event_dict: Any) -> Any:
+        events.append(dict(event_dict))
+        raise structlog.DropEvent
+
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True, key="logged_at"),
+            collect,
+        ],
+        logger_factory=structlog.ReturnLoggerFactory(),
+        wrapper_class=structlog.BoundLogger,
+        cache_logger_on_first_use=False,
+    )
+
+
 def _child_main(conn: Connection, payload: bytes, sys_path: list[str]) -> None:
     """Entry point of the child: run the attempt, send the outcome, exit."""
     sys.path[:] = sys_path
+    events: list[Mapping[str, Any]] = []
+    _collect_all_events(events)
     try:
         call: AttemptCall = pickle.loads(payload)
     except Exception as exc:  # the callable's module cannot be imported here
@@ -59,7 +90,10 @@ def _child_main(conn: Connection, payload: bytes, sys_path: list[str]) -> None:
             error_message=f"cannot unpickle the attempt in the child: {exc}",
         )
     else:
-        outcome = execute_attempt(call, cpu_clock=time.process_time)
+        outcome = execute_attempt(
+            dataclasses.replace(call, capture_logs=False), cpu_clock=time.process_time
+        )
+    outcome = dataclasses.replace(outcome, logs=(*events, *outcome.logs))
     try:
         data = _dumps(outcome)
     except Exception as exc:
