@@ -9,6 +9,7 @@ from contimg.cli import calibrate as calibrate_cli
 from contimg.cli import config as config_cli
 from contimg.cli import convert as convert_cli
 from contimg.cli import db as db_cli
+from contimg.cli import demo as demo_cli
 from contimg.cli import images as images_cli
 from contimg.cli import mosaics as mosaics_cli
 from contimg.cli import run as run_cli
@@ -16,7 +17,6 @@ from contimg.cli import runs as runs_cli
 from contimg.cli import serve as serve_cli
 from contimg.cli import simulate as simulate_cli
 from contimg.cli import sources as sources_cli
-from contimg.cli import watch as watch_cli
 from contimg.cli import watch as watch_cli
 
 app = typer.Typer(
@@ -32,6 +32,7 @@ app.add_typer(calibrate_cli.catalog_app, name="catalog")
 app.add_typer(config_cli.app, name="config")
 app.command("convert")(convert_cli.convert)
 app.add_typer(db_cli.app, name="db")
+app.command("demo")(demo_cli.demo)
 app.add_typer(images_cli.app, name="images")
 app.add_typer(mosaics_cli.app, name="mosaics")
 app.command("run")(run_cli.run)
@@ -39,7 +40,6 @@ app.add_typer(runs_cli.app, name="runs")
 app.command("serve")(serve_cli.serve)
 app.command("simulate")(simulate_cli.simulate)
 app.add_typer(sources_cli.app, name="sources")
-app.command("watch")(watch_cli.watch)
 app.command("watch")(watch_cli.watch)
 
 
