@@ -1,22 +1,15 @@
-"""The calibration store: calibrators, sets with tables, windows and applications round-trip."""
+"""The calibration store on every backend: calibrators, sets with tables, windows, applications."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from contimg.state import SqlStateRepository, open_repository
+from contimg.state import SqlStateRepository
 from contimg.state._calibration import CalibratorRecord, CalSetRecord, CalTableRecord
 
 T0 = datetime(2026, 3, 1, 6, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def repo() -> Iterator[SqlStateRepository]:
-    with open_repository("sqlite:///:memory:") as r:
-        yield r
 
 
 def _set(set_id: str, transit: datetime, status: str = "valid") -> CalSetRecord:
