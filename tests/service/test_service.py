@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
+import threading
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -18,13 +21,37 @@ from contimg.state._ingest import GroupRecord, GroupState
 from contimg.state._service import ClaimState, ServiceGroupRecord
 
 
-def _service_run(workdir: Path, night: Night, **overrides: str):
+def _drop(night: Night, incoming: Path, done: threading.Event) -> None:
+    """Write the files as a correlator would: hidden while written, renamed when whole."""
+    for group in night.groups:
+        for path in group.files:
+            partial = incoming / f".{path.name}.partial"
+            shutil.copy2(path, partial)
+            partial.rename(incoming / path.name)
+        time.sleep(0.3)
+    done.set()
+
+
+def _service_run(workdir: Path, night: Night, *, arriving: bool = False, **overrides: str):
+    """Run a service over ``night``: files in place first, or ``arriving`` while it runs.
+
+    Arriving files are found through filesystem events only (the periodic rescan is
+    pushed beyond the test), by inotify or, with ``ingest__use_polling``, by polling.
+    """
+    if arriving:
+        overrides.setdefault("ingest__rescan_interval_s", "600")
     settings = make_settings(workdir, **overrides)
-    night.copy_to(settings.paths.incoming_dir)
+    incoming = settings.paths.incoming_dir
+    dropped = threading.Event()
+    if not arriving:
+        night.copy_to(incoming)
+        dropped.set()
     events: list[ServiceEvent] = []
     repo = open_repository(settings.database_url)
     with Service(settings, repo, workflows=TEST_WORKFLOWS, progress=events.append) as service:
-        summary = service.run_until_idle(timeout_s=120)
+        if arriving:
+            threading.Thread(target=_drop, args=(night, incoming, dropped), daemon=True).start()
+        summary = service.run_until(lambda s: dropped.is_set() and s.idle(), timeout_s=120)
         snapshot = service.snapshot()
     return repo, settings, summary, snapshot, events
 
@@ -66,7 +93,9 @@ def test_a_night_completes_with_the_calibrator_group_first(tmp_path: Path, night
 
 
 def test_a_truncated_file_fails_only_its_group(tmp_path: Path, damaged: Night) -> None:
-    repo, settings, summary, _snapshot, events = _service_run(tmp_path / "w", damaged)
+    repo, settings, summary, _snapshot, events = _service_run(
+        tmp_path / "w", damaged, arriving=True
+    )
     try:
         good, truncated, short = damaged.group_ids
         bad_file = next(p for p in damaged.groups[1].files if p.name.endswith("_sb03.hdf5"))
@@ -93,7 +122,11 @@ def test_an_incomplete_group_is_converted_with_the_gap_flagged(
     tmp_path: Path, damaged: Night
 ) -> None:
     repo, _settings, summary, _snapshot, _events = _service_run(
-        tmp_path / "w", damaged, conversion__missing_subbands="flag"
+        tmp_path / "w",
+        damaged,
+        arriving=True,
+        conversion__missing_subbands="flag",
+        ingest__use_polling="true",
     )
     try:
         _good, truncated, short = damaged.group_ids
