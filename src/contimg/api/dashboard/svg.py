@@ -152,7 +152,7 @@ def throughput(hours: Sequence[datetime], completed: Sequence[int], failed: Sequ
              f'<text x="{left - 6}" y="{top + 10}" text-anchor="end" class="axis">{peak}</text>',
              f'<text x="{left - 6}" y="{top + plot_h}" text-anchor="end" class="axis">0</text>',
              f'<text x="{left + plot_w + 6}" y="{top + 10}" class="axis lat">'
-             f'{escape(_fmt_s(lat_max))}</text>']
+             f'{escape(_fmt_s(lat_max)) if lat else ""}</text>']
     for i, (hour, c, f) in enumerate(zip(hours, completed, failed, strict=True)):
         x = left + i * slot + slot * 0.15
         w = slot * 0.7

@@ -135,8 +135,8 @@ def _overview(ctx: ApiContext) -> dict[str, Any]:
     images = [_images.image_out(r) for r in _images.list_images(repo, limit=8)
               if r.png_path and Path(r.png_path).is_file()]
     finished = [r for r in recent if r.status.finished and r.started_at and r.ended_at]
-    med = statistics.median([(r.ended_at - r.started_at).total_seconds() for r in finished
-                             if r.status is RunStatus.COMPLETED] or [0.0])
+    completed_s = [(r.ended_at - r.started_at).total_seconds() for r in finished
+                   if r.status is RunStatus.COMPLETED]
     return {
         "health": health_of(ctx),
         "counts": {s.value: all_counts.get(s.value, 0) for s in RunStatus},
@@ -146,7 +146,7 @@ def _overview(ctx: ApiContext) -> dict[str, Any]:
         "throughput": svg.throughput(hours, done, failed, latency),
         "last_24h": sum(done) + sum(failed),
         "last_24h_failed": sum(failed),
-        "median_run_s": med if finished else None,
+        "median_run_s": statistics.median(completed_s) if completed_s else None,
         "group_latency_s": statistics.median(lat) if (lat := _queries.group_latencies(repo))
         else None,
         "images": images,
