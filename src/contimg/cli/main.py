@@ -10,6 +10,7 @@ from contimg.cli import config as config_cli
 from contimg.cli import convert as convert_cli
 from contimg.cli import db as db_cli
 from contimg.cli import demo as demo_cli
+from contimg.cli import groups as groups_cli
 from contimg.cli import images as images_cli
 from contimg.cli import mosaics as mosaics_cli
 from contimg.cli import run as run_cli
@@ -33,6 +34,8 @@ app.add_typer(config_cli.app, name="config")
 app.command("convert")(convert_cli.convert)
 app.add_typer(db_cli.app, name="db")
 app.command("demo")(demo_cli.demo)
+app.add_typer(groups_cli.groups_app, name="groups")
+app.add_typer(groups_cli.ms_app, name="ms")
 app.add_typer(images_cli.app, name="images")
 app.add_typer(mosaics_cli.app, name="mosaics")
 app.command("run")(run_cli.run)

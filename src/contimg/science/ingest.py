@@ -29,7 +29,6 @@ from contimg.instrument.naming import (
     format_timestamp,
     parse_subband_filename,
 )
-from contimg.science.convert.errors import CorruptFileError
 
 __all__ = [
     "DEFAULT_N_SUBBANDS",
@@ -184,6 +183,10 @@ def read_header(path: Path | str) -> FileHeader:
             if "visdata" not in fh.get("Data", {}):
                 raise KeyError("Data/visdata")
     except (OSError, KeyError, ValueError, TypeError) as exc:
+        # imported here: the convert package imports this module, so a top-level import
+        # would make `import contimg.science.ingest` fail when it comes first
+        from contimg.science.convert.errors import CorruptFileError
+
         raise CorruptFileError(path, f"{type(exc).__name__}: {exc}") from exc
     return FileHeader(times, freqs, dec)
 

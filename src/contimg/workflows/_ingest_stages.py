@@ -85,6 +85,20 @@ def registered_ms(converted_ms: ConvertedMS, repository: SqlStateRepository) -> 
     return converted_ms.path
 
 
-def flags(ms: Path, config: FlaggingSettings, scratch: Path, *, paths: PathsSettings) -> FlagResult:
-    """Flag autocorrelations, zeros and RFI in the MS (in place) and report the fractions."""
-    return flag_ms(ms, config, log_dir=paths.logs_dir, scratch_dir=scratch)
+def flags(
+    ms: Path,
+    config: FlaggingSettings,
+    scratch: Path,
+    *,
+    paths: PathsSettings,
+    enforce_limit: bool = True,
+) -> FlagResult:
+    """Flag autocorrelations, zeros and RFI in the MS (in place) and report the fractions.
+
+    With ``enforce_limit`` (targets) more than ``flagging.max_flag_fraction`` flagged
+    fails the stage; a calibrator group goes on so that its solve can record a
+    rejected set with the reason.
+    """
+    return flag_ms(
+        ms, config, log_dir=paths.logs_dir, scratch_dir=scratch, enforce_limit=enforce_limit
+    )

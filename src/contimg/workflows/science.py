@@ -46,10 +46,10 @@ def _conversion(settings: Settings) -> list[Stage]:
     ]
 
 
-def _flagging(settings: Settings) -> Stage:
+def _flagging(settings: Settings, *, enforce_limit: bool = True) -> Stage:
     return Stage(
         "flag",
-        partial(ingest.flags, paths=settings.paths),
+        partial(ingest.flags, paths=settings.paths, enforce_limit=enforce_limit),
         produces="flags",
         config="flagging",
         executor="process",
@@ -162,7 +162,7 @@ def calibrator(settings: Settings) -> Workflow:
     """Convert and flag a calibrator-transit group, solve, register the set."""
     return Workflow(
         "calibrator",
-        [*_conversion(settings), _flagging(settings), *_solve(settings)],
+        [*_conversion(settings), _flagging(settings, enforce_limit=False), *_solve(settings)],
         inputs={"group_id": str},
         description="Solve bandpass and gains on the calibrator transiting a group.",
     )
