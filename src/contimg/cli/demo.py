@@ -8,6 +8,7 @@ mosaicked and summarized.
 from __future__ import annotations
 
 import shutil
+import sys
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -88,6 +89,9 @@ def demo(
         f"[bold]contimg demo[/]: {groups} groups at dec +54.57 around the transit of "
         f"{DEMO_CALIBRATOR}, scale {scale}, work directory {root}"
     )
+    shown = ", ".join(f"{k}={v}" for k, v in _SCALE_OVERRIDES[scale].items())
+    if shown:
+        console.print(f"demo settings for scale {scale} (--set overrides them): {shown}")
     plan = plan_night(sky_csv, n_groups=groups, scale=scale, seed=seed)
     with cli_context(None, config, [f"{k}={_toml(v)}" for k, v in overrides.items()]) as ctx:
         ctx.settings.paths.ensure()
@@ -202,7 +206,8 @@ def _print_summary(
 ) -> None:
     from contimg.service.demo import VARIABLE_SOURCE, report_night
 
-    out = Console()
+    # a terminal sets its own width; a log file gets room for the whole table
+    out = Console() if sys.stdout.isatty() else Console(width=200)
     reports = report_night(ctx.repository, plan, sims)
     table = Table(title="the night, group by group")
     for col in (
