@@ -9,17 +9,14 @@ from typing import Annotated, Any
 import typer
 
 from contimg.cli._common import (
-    EXIT_FAILED,
-    EXIT_OK,
     ConfigOpt,
     JsonOpt,
     SetOpt,
     WorkdirOpt,
     cli_context,
-    emit_json,
     fail_usage,
 )
-from contimg.cli.runs import print_run, run_document
+from contimg.cli.runs import run_and_report
 
 
 def _inputs(
@@ -67,7 +64,6 @@ def run(
     as_json: JsonOpt = False,
 ) -> None:
     """Run one workflow once and print its stage table; exit 1 when the run fails."""
-    from contimg.pipeline import ContimgError, Runner
     from contimg.workflows import WORKFLOWS, get_workflow, run_workflow
 
     if workflow not in WORKFLOWS:
@@ -77,20 +73,5 @@ def run(
         ctx.settings.paths.ensure()
         if group is not None and ctx.repository.groups.get_group(group) is None:
             raise fail_usage(f"group {group!r} is not indexed (see `contimg groups list`)")
-        try:
-            with Runner(ctx.repository, ctx.settings, workflows=WORKFLOWS) as runner:
-                result = run_workflow(
-                    runner, get_workflow(workflow, ctx.settings), inputs, trigger="cli"
-                )
-        except ContimgError as exc:
-            if exc.exit_code == 2:
-                raise fail_usage(str(exc)) from None
-            raise
-        record = ctx.repository.get_run(result.run_id)
-        assert record is not None
-        attempts = ctx.repository.list_attempts(result.run_id)
-        if as_json:
-            emit_json(run_document(record, attempts))
-        else:
-            print_run(record, attempts)
-    raise typer.Exit(EXIT_OK if result.ok else EXIT_FAILED)
+        wf = get_workflow(workflow, ctx.settings)
+        run_and_report(ctx, lambda runner: run_workflow(runner, wf, inputs, trigger="cli"), as_json)

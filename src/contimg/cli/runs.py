@@ -6,8 +6,8 @@ run or workflow, or a configuration error.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Annotated, Any
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -16,6 +16,7 @@ from rich.table import Table
 from contimg.cli._common import (
     EXIT_FAILED,
     EXIT_OK,
+    CliContext,
     ConfigOpt,
     JsonOpt,
     SetOpt,
@@ -26,6 +27,9 @@ from contimg.cli._common import (
     to_jsonable,
 )
 from contimg.state.records import RunRecord, RunStatus, StageAttemptRecord, StageStatus
+
+if TYPE_CHECKING:  # the engine is imported when a command runs, not for --help
+    from contimg.pipeline import Runner, RunResult
 
 app = typer.Typer(help="Run history and recovery.", no_args_is_help=True)
 
@@ -163,29 +167,41 @@ def show(
             print_run(run, attempts)
 
 
-def _rerun(
-    run_id: int, workdir: Any, config: Any, sets: Any, as_json: bool, *, resume: bool, force: bool
-) -> None:
+def run_and_report(ctx: CliContext, start: Callable[[Runner], RunResult], as_json: bool) -> None:
+    """Start a run with a runner on the command's repository, print it, exit 0 or 1.
+
+    Definition, configuration and input errors exit 2 with their one-line message.
+    """
     from contimg.pipeline import ContimgError, Runner
     from contimg.workflows import WORKFLOWS
 
-    with cli_context(workdir, config, sets) as ctx:
-        try:
-            with Runner(ctx.repository, ctx.settings, workflows=WORKFLOWS) as runner:
-                rerun = runner.resume if resume else runner.retry
-                result = rerun(run_id, force=force)
-        except ContimgError as exc:
-            if exc.exit_code == 2:
-                raise fail_usage(str(exc)) from None
-            raise
-        run = ctx.repository.get_run(result.run_id)
-        assert run is not None
-        attempts = ctx.repository.list_attempts(result.run_id)
-        if as_json:
-            emit_json(run_document(run, attempts))
-        else:
-            print_run(run, attempts)
+    try:
+        with Runner(ctx.repository, ctx.settings, workflows=WORKFLOWS) as runner:
+            result = start(runner)
+    except ContimgError as exc:
+        if exc.exit_code == 2:
+            raise fail_usage(str(exc)) from None
+        raise
+    run = ctx.repository.get_run(result.run_id)
+    if run is None:
+        raise RuntimeError(f"run {result.run_id} vanished from the database")
+    attempts = ctx.repository.list_attempts(result.run_id)
+    if as_json:
+        emit_json(run_document(run, attempts))
+    else:
+        print_run(run, attempts)
     raise typer.Exit(EXIT_OK if result.ok else EXIT_FAILED)
+
+
+def _rerun(
+    run_id: int, workdir: Any, config: Any, sets: Any, as_json: bool, *, resume: bool, force: bool
+) -> None:
+    with cli_context(workdir, config, sets) as ctx:
+        run_and_report(
+            ctx,
+            lambda runner: (runner.resume if resume else runner.retry)(run_id, force=force),
+            as_json,
+        )
 
 
 @app.command()
