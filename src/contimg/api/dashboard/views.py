@@ -258,8 +258,7 @@ def image_page(request: Request, ctx: Ctx, image_id: Id) -> HTMLResponse:
     rec = ctx.repository.images.get(image_id)
     if rec is None:
         raise HTTPException(404, f"image {image_id} does not exist")
-    group_runs = [r for r in ctx.repository.list_runs(limit=500)
-                  if rec.group_id and _group_of(r.inputs) == rec.group_id]
+    group_runs = ctx.repository.service.runs_for_group(rec.group_id) if rec.group_id else []
     return _render(request, "image.html", page="images", image=_images.image_out(rec),
                    has_png=bool(rec.png_path) and Path(rec.png_path or "").is_file(),
                    sources=ctx.repository.images.sources(image_id)[:50], group_runs=group_runs)
