@@ -21,11 +21,12 @@ __all__ = ["run_wsclean", "wsclean_command", "wsclean_version"]
 log = structlog.get_logger(__name__)
 
 
-def _binary() -> str:
+def _binary(ms: Path | None = None) -> str:
     path = shutil.which("wsclean")
     if path is None:
         raise ImagingError(
-            Path("."), "the wsclean binary is not on PATH (install it: apt-get install wsclean)"
+            ms or Path("."),
+            "the wsclean binary is not on PATH (install it: apt-get install wsclean)",
         )
     return path
 
@@ -56,7 +57,7 @@ def wsclean_command(plan: ImagingPlan) -> list[str]:
         Arguments, ``wsclean`` first. ``-no-update-model-required`` keeps the MS read-only.
     """
     cmd = [
-        _binary(),
+        _binary(plan.ms),
         "-name", str(plan.prefix),
         "-size", str(plan.size), str(plan.size),
         "-scale", f"{plan.cell_arcsec:.4f}asec",
