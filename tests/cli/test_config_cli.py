@@ -8,7 +8,11 @@ from pathlib import Path
 
 def _contimg(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "contimg", *args], capture_output=True, text=True, env=env, check=False
+        [sys.executable, "-m", "contimg", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
     )
 
 
@@ -32,8 +36,15 @@ def test_show_json_reports_value_and_source(tmp_path: Path) -> None:
     cfg = tmp_path / "c.toml"
     cfg.write_text("[imaging]\nrobust = 0.5\n")
     result = _contimg(
-        "config", "show", "--json", "--config", str(cfg), "--set", "imaging.niter=42",
-        "--workdir", str(tmp_path / "wd"),
+        "config",
+        "show",
+        "--json",
+        "--config",
+        str(cfg),
+        "--set",
+        "imaging.niter=42",
+        "--workdir",
+        str(tmp_path / "wd"),
     )
     assert result.returncode == 0, result.stderr
     rows = {row["key"]: row for row in json.loads(result.stdout)}
@@ -46,6 +57,18 @@ def test_show_json_reports_value_and_source(tmp_path: Path) -> None:
 def test_docs_lists_every_section() -> None:
     result = _contimg("config", "docs", "--markdown")
     assert result.returncode == 0
-    for section in ("paths", "ingest", "conversion", "flagging", "calibration", "imaging",
-                    "mosaic", "photometry", "executor", "database", "api", "logging"):
+    for section in (
+        "paths",
+        "ingest",
+        "conversion",
+        "flagging",
+        "calibration",
+        "imaging",
+        "mosaic",
+        "photometry",
+        "executor",
+        "database",
+        "api",
+        "logging",
+    ):
         assert f"`{section}." in result.stdout

@@ -63,7 +63,7 @@ def test_env_value_is_validated_and_named() -> None:
 
 
 def test_missing_and_malformed_files_are_named(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="nope.toml: config file not found"):
+    with pytest.raises(ConfigError, match=r"nope\.toml: config file not found"):
         load_settings(tmp_path / "nope.toml", environ={})
     with pytest.raises(ConfigError, match=r"broken\.toml: not valid TOML"):
         load_settings(_write(tmp_path / "broken.toml", "[imaging\n"), environ={})
@@ -83,7 +83,7 @@ def test_override_round_trips_integers(value: int) -> None:
 
 def test_override_strings_and_malformed() -> None:
     assert parse_override("imaging.backend=tclean") == ("imaging.backend", "tclean")
-    with pytest.raises(ConfigError, match="section.key=value"):
+    with pytest.raises(ConfigError, match=r"section\.key=value"):
         parse_override("niter=5")
 
 
