@@ -44,9 +44,12 @@ def test_sigterm_drains_sigkill_resumes_each_group_completed_once(
     night.copy_to(workdir / "incoming")
     db = workdir / "state" / "contimg.sqlite3"
     log = tmp_path / "watch.log"
+    # the reference writer converts a test-scale group in ~1 s (the fast one in ~0.2 s):
+    # a window wide enough for the signals to land during a conversion
+    slow = {"conversion.writer": "pyuvdata"}
 
     # 1. SIGTERM during a conversion: the run finishes, the process exits 0
-    proc = start_watch(workdir, log)
+    proc = start_watch(workdir, log, sets=slow)
     _wait_for_conversion(proc, db, log)
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=60) == 0, log.read_text()[-3000:]
@@ -57,14 +60,14 @@ def test_sigterm_drains_sigkill_resumes_each_group_completed_once(
         assert repo.service.last_heartbeat() is None
 
     # 2. SIGKILL during a conversion: the attempt stays "running", the lease is held
-    proc = start_watch(workdir, log, "--until-idle", "--timeout", "120")
+    proc = start_watch(workdir, log, "--until-idle", "--timeout", "120", sets=slow)
     _wait_for_conversion(proc, db, log)
     proc.send_signal(signal.SIGKILL)
     assert proc.wait(timeout=10) == -signal.SIGKILL
     assert _running_conversions(db) == 1
 
     # 3. restart: the dead process's group is resumed, everything else done, once each
-    restart = start_watch(workdir, log, "--until-idle", "--timeout", "120")
+    restart = start_watch(workdir, log, "--until-idle", "--timeout", "120", sets=slow)
     assert wait_all([restart], timeout=150) == [0], log.read_text()[-3000:]
     with open_repository(f"sqlite:///{db}") as repo:
         assert_exactly_once(repo, night.group_ids, workdir / "ms")

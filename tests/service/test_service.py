@@ -15,7 +15,7 @@ from tests.service.conftest import Night, make_settings
 
 from contimg.config.settings import CalibrationSettings
 from contimg.service import Service, ServiceEvent
-from contimg.service._scheduler import order_candidates
+from contimg.service._scheduler import PendingCalibrator, order_candidates
 from contimg.state import open_repository
 from contimg.state._ingest import GroupRecord, GroupState
 from contimg.state._service import ClaimState, ServiceGroupRecord
@@ -58,8 +58,10 @@ def _service_run(workdir: Path, night: Night, *, arriving: bool = False, **overr
 
 @pytest.mark.usefixtures("logging_to")
 def test_a_night_completes_with_the_calibrator_group_first(tmp_path: Path, night: Night) -> None:
+    # the groups arrive in time order: the targets before the transit are complete
+    # before the calibrator group has begun, and wait for its predicted transit
     repo, settings, summary, snapshot, events = _service_run(
-        tmp_path / "w", night, executor__workers="2"
+        tmp_path / "w", night, arriving=True, executor__workers="2"
     )
     try:
         assert not summary.timed_out
@@ -168,12 +170,17 @@ def test_targets_wait_for_a_pending_calibrator_within_the_window_and_the_timeout
     overdue = _claim(4, plan=("standard",), start=now, ready=now - timedelta(hours=1))
     settings = CalibrationSettings(validity_hours=12, wait_timeout_s=1800)
     cands = [(c, _group(c.group_pk, c.obs_start)) for c in (cal, near, far, overdue)]
-    decisions = order_candidates(cands, [cal], settings, now + timedelta(seconds=60))
+    pending = [PendingCalibrator.from_claim(cal)]
+    decisions = order_candidates(cands, pending, settings, now + timedelta(seconds=60))
     held = {d.claim.group_id: d.wait_reason for d in decisions}
-    assert held["g1"] is None
-    assert held["g3"] is None
-    assert held["g4"] is None
+    assert (held["g1"], held["g3"], held["g4"]) == (None, None, None)
     assert held["g2"] is not None
-    assert "g1" in held["g2"]
+    assert "calibrator group g1 (0834+555)" in held["g2"]
     # without a pending calibrator nothing waits
     assert all(d.wait_reason is None for d in order_candidates(cands, [], settings, now))
+    # a predicted transit holds targets only when no valid set covers them yet
+    predicted = [PendingCalibrator("0834+555", now + timedelta(minutes=20))]
+    decisions = order_candidates(cands[1:2], predicted, settings, now)
+    assert "not observed yet" in decisions[0].wait_reason
+    decisions = order_candidates(cands[1:2], predicted, settings, now, covered=lambda _t: True)
+    assert decisions[0].wait_reason is None

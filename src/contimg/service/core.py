@@ -45,6 +45,7 @@ from contimg.config.settings import Settings
 from contimg.observability.logging import attached_sink
 from contimg.pipeline import ConfigurationError, Runner, Workflow
 from contimg.science.catalog import Calibrator
+from contimg.science.catalog.transit import CalibratorTransit, upcoming_transits
 from contimg.science.convert.errors import CorruptFileError
 from contimg.science.ingest import read_header
 from contimg.service._events import (
@@ -57,9 +58,10 @@ from contimg.service._events import (
 )
 from contimg.service._plan import CALIBRATOR_WORKFLOW, STANDARD_WORKFLOW, plan_group
 from contimg.service._processing import ClaimProcessor
-from contimg.service._scheduler import order_candidates
+from contimg.service._scheduler import PendingCalibrator, order_candidates
 from contimg.service._watcher import IncomingWatcher
 from contimg.state import SqlStateRepository
+from contimg.state._ingest import GroupRecord
 from contimg.state._service import ClaimState, ServiceGroupRecord
 from contimg.workflows import WORKFLOWS, WorkflowFactory
 
@@ -193,6 +195,7 @@ class Service:
         self._heartbeat_stop = threading.Event()
         self._heartbeat: threading.Thread | None = None
         self._calibrators: list[Calibrator] | None = None
+        self._transit_cache: dict[tuple[float, datetime], list[CalibratorTransit]] = {}
         self._workflow_cache: dict[str, Workflow] = {}
         self._started = False
         self._closed = False
@@ -446,11 +449,13 @@ class Service:
             resumed.append(taken.group_id)
         if len(self._futures) >= self.slots:
             return
+        candidates = service.candidates(limit=100)
         decisions = order_candidates(
-            service.candidates(limit=100),
-            service.pending_calibrators(),
+            candidates,
+            self._pending_calibrators(candidates),
             self.settings.calibration,
             datetime.now(UTC),
+            covered=self._covered,
         )
         for decision in decisions:
             if len(self._futures) >= self.slots:
@@ -470,6 +475,57 @@ class Service:
             _log.info("group.claimed", group_id=got.group_id, plan=list(got.plan))
             self._submit(got, resumed=False)
             claimed.append(got.group_id)
+
+    def _pending_calibrators(
+        self, candidates: list[tuple[ServiceGroupRecord, GroupRecord]]
+    ) -> list[PendingCalibrator]:
+        """Planned calibrator groups not calibrated yet, plus transits expected soon.
+
+        A transit is *expected* when it falls after the newest data but within
+        ``calibration.wait_timeout_s`` of it (its group will arrive within the wait), and
+        the stream is still flowing: a file was indexed within ``ingest.group_timeout_s``
+        (past that, a group that has not begun is not coming). Data run on their own clock
+        (a simulated night is hours in the past), so "after" is against the newest file.
+        """
+        service = self.repository.service
+        pending = [PendingCalibrator.from_claim(c) for c in service.pending_calibrators()]
+        targets = [g for c, g in candidates if CALIBRATOR_WORKFLOW not in c.plan]
+        if not targets or CALIBRATOR_WORKFLOW not in self.workflows:
+            return pending
+        clock = service.data_clock()
+        if clock is None:
+            return pending
+        newest, indexed_at = clock
+        quiet_s = (datetime.now(UTC) - indexed_at).total_seconds()
+        if quiet_s > self.settings.ingest.group_timeout_s:
+            return pending
+        horizon = newest + timedelta(seconds=self.settings.calibration.wait_timeout_s)
+        planned = {(p.calibrator, p.transit_at.replace(microsecond=0)) for p in pending}
+        for dec in sorted({round(g.dec_deg, 1) for g in targets if g.dec_deg is not None}):
+            for transit in self._transits(dec, newest):
+                key = (transit.calibrator.name, transit.transit_time.replace(microsecond=0))
+                if newest < transit.transit_time <= horizon and key not in planned:
+                    pending.append(PendingCalibrator(*key))
+        return pending
+
+    def _transits(self, dec: float, newest: datetime) -> list[CalibratorTransit]:
+        """Qualifying transits at ``dec`` in the hours after ``newest`` (cached per hour)."""
+        key = (dec, newest.replace(minute=0, second=0, microsecond=0))
+        if key not in self._transit_cache:
+            cal = self.settings.calibration
+            self._transit_cache[key] = upcoming_transits(
+                self._catalogue(),
+                dec,
+                key[1],
+                hours=cal.wait_timeout_s / 3600.0 + 1.0,
+                max_dec_offset_deg=cal.max_dec_offset_deg,
+                min_flux_jy=cal.min_calibrator_flux_jy,
+            )
+        return self._transit_cache[key]
+
+    def _covered(self, when: datetime) -> bool:
+        """Whether a valid calibration set covers ``when`` already."""
+        return bool(self.repository.calibration.list_sets(status="valid", covering=when, limit=1))
 
     def _submit(self, claim: ServiceGroupRecord, *, resumed: bool) -> None:
         self.tracker.emit(

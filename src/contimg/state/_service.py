@@ -306,6 +306,10 @@ class ServiceStore(Protocol):
         """Stamp ``ready_at`` on planned groups that just became claimable."""
         ...
 
+    def data_clock(self) -> tuple[datetime, datetime] | None:
+        """Newest file timestamp indexed, and when the newest file was indexed."""
+        ...
+
     def candidates(self, *, limit: int = 50) -> list[tuple[ServiceGroupRecord, GroupRecord]]:
         """Claimable waiting groups: calibrator groups first, then by time."""
         ...
@@ -639,6 +643,20 @@ class SqlServiceStore(SqlStore):
                 .values(ready_at=utcnow())
             ).rowcount
         return int(n)
+
+    def data_clock(self) -> tuple[datetime, datetime] | None:
+        """Return the newest file timestamp indexed and when the newest file was indexed.
+
+        The first is the clock of the data stream (simulated nights run on their own
+        time); the second says whether the stream is still flowing.
+        """
+        stmt = sa.select(sa.func.max(files.c.timestamp), sa.func.max(files.c.indexed_at))
+        with self.read() as conn:
+            newest, indexed = conn.execute(stmt).one()
+        if newest is None:
+            return None
+        convert = UTCDateTime().process_result_value
+        return convert(newest, self.engine.dialect), convert(indexed, self.engine.dialect)
 
     def candidates(self, *, limit: int = 50) -> list[tuple[ServiceGroupRecord, GroupRecord]]:
         """Return waiting complete/incomplete groups: calibrator groups first, then by time."""
