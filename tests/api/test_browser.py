@@ -101,8 +101,12 @@ def test_overview_and_run_page_render_without_console_errors(server: str, browse
     assert page.locator("svg.throughput").count() == 1
     assert page.locator(f'a[href="/runs/{filled.failed_run}"]').count() >= 1
     assert "reachable" in page.locator(".cards").inner_text()
-    # live refresh: the fragment is re-fetched and the content stays whole
-    page.wait_for_timeout(5600)
+    # live refresh: the fragment is re-fetched (every 5 s) and the content stays whole
+    with page.expect_response(lambda r: r.url.endswith("/fragments/overview"),
+                              timeout=15_000) as refreshed:
+        pass
+    assert refreshed.value.status == 200
+    page.wait_for_timeout(200)
     assert page.locator("#overview section").count() >= 4
     page.screenshot(path=str(tmp_path / "overview.png"), full_page=True)
 
