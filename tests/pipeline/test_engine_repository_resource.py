@@ -69,3 +69,12 @@ def test_partial_stage_keeps_its_product_type(runner: Runner) -> None:
     first = runner.run(wf, {"value": 1.5})
     resumed = runner.resume(first.run_id, wf)
     assert resumed.outputs["path"] == Path("/data/3.0")
+
+
+def own_run(run_id: int) -> int:
+    return run_id
+
+
+def test_run_id_is_injected(runner: Runner) -> None:
+    result = runner.run(Workflow("ids", [Stage("own", own_run, produces="seen", cache=False)]))
+    assert result.outputs["seen"] == result.run_id

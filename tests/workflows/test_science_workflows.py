@@ -140,6 +140,7 @@ def test_standard_applies_the_set_and_records_it(
         assert repo.groups.get_group(group.group_id).state is GroupState.CONVERTED
         (image,) = repo.images.list_images(group_id=group.group_id)
         assert image.calibration_set == cal_set.set_id
+        assert image.run_id == result.run_id
         assert image.verdict == "good", image.qa
         assert Path(image.png_path).is_file()
     applied = repo.calibration.list_applications()

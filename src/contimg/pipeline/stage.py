@@ -21,7 +21,10 @@ The runner calls ``fn`` with **keyword arguments only**:
   ``repository``
       the runner's own state repository, for the few stages that read or
       register records. Such stages always run inline, in the runner's
-      process: science that needs isolation goes in a stage of its own.
+      process: science that needs isolation goes in a stage of its own;
+  ``run_id``
+      the id of the run the attempt belongs to (for products that record
+      the run that made them).
 
 How a stage returns
 -------------------
@@ -66,7 +69,7 @@ __all__ = ["INJECTED", "ExecutorKind", "Resources", "Stage", "code_version"]
 ExecutorKind = Literal["inline", "process", "dask"]
 
 #: Parameter names the runner fills with resources instead of values.
-INJECTED = frozenset({"config", "scratch", "log", "repository"})
+INJECTED = frozenset({"config", "scratch", "log", "repository", "run_id"})
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")

@@ -110,9 +110,9 @@ def cal_set(
     )
 
 
-def registered_cal_set(cal_set: CalSet, repository: SqlStateRepository) -> str:
+def registered_cal_set(cal_set: CalSet, repository: SqlStateRepository, run_id: int) -> str:
     """Register the set; a rejected set is stored with its reasons and fails the stage."""
-    register_set(repository.calibration, cal_set)
+    register_set(repository.calibration, cal_set, run_id=run_id)
     if not cal_set.valid:
         raise CalibrationRejectedError(
             f"calibration set {cal_set.set_id} rejected: {'; '.join(cal_set.reasons)}"
@@ -145,10 +145,10 @@ def calibrated(
 
 
 def recorded_calibration(
-    calibrated: CalibrationOutcome, repository: SqlStateRepository
+    calibrated: CalibrationOutcome, repository: SqlStateRepository, run_id: int
 ) -> str | None:
     """Record which set went into the MS; return its id (``None`` when uncalibrated)."""
     if calibrated.applied is None:
         return None
-    record_application(repository.calibration, calibrated.applied)
+    record_application(repository.calibration, calibrated.applied, run_id=run_id)
     return calibrated.applied.set_id

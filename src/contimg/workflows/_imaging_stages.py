@@ -101,6 +101,7 @@ def image_id(
     image: ImageProducts,
     image_assessment: ImageAssessment,
     repository: SqlStateRepository,
+    run_id: int,
 ) -> int:
     """Register the image, its QA and its source catalogue; return the image id."""
     p, qa = image, image_assessment.qa
@@ -138,6 +139,7 @@ def image_id(
             dec_offset_arcsec=qa.median_dec_offset_arcsec,
             verdict=qa.verdict,
             qa=qa.as_dict(),
+            run_id=run_id,
         ),
         image_assessment.sources,
     )

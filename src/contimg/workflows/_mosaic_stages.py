@@ -47,7 +47,7 @@ def mosaic(
     return make_mosaic(list(mosaic_inputs), paths.mosaics_dir, name, settings=config)
 
 
-def mosaic_id(mosaic: MosaicProducts, repository: SqlStateRepository) -> int:
+def mosaic_id(mosaic: MosaicProducts, repository: SqlStateRepository, run_id: int) -> int:
     """Register the mosaic with its inputs and QA; return its id."""
     record = repository.mosaics.add(
         name=mosaic.mosaic_path.stem,
@@ -62,5 +62,6 @@ def mosaic_id(mosaic: MosaicProducts, repository: SqlStateRepository) -> int:
         qa=dataclasses.asdict(mosaic.qa),
         qa_passed=mosaic.qa.passed,
         inputs=mosaic.inputs,
+        run_id=run_id,
     )
     return record.id

@@ -170,6 +170,8 @@ def execute_attempt(
                 kwargs["log"] = logger
             if "config" in stage.injected:
                 kwargs["config"] = call.config
+            if "run_id" in stage.injected:
+                kwargs["run_id"] = call.run_id
             if "repository" in stage.injected:
                 if call.repository is None:
                     raise RuntimeError("the runner gave no repository")
