@@ -201,6 +201,7 @@ class Service:
         self._closed = False
         self.stopping = False
         self.aborted = False
+        self._stop_noted = False
         self.is_watcher = False
 
     # -- life cycle -------------------------------------------------------
@@ -233,20 +234,28 @@ class Service:
         _log.info("service.started", owner=self.owner, slots=self.slots, watch=bool(self.watcher))
 
     def request_stop(self, *, now: bool = False) -> None:
-        """Stop taking work; runs in progress finish (``now``: give up at once)."""
-        if not self.stopping:
-            _log.info("service.stopping", owner=self.owner, active=len(self._futures))
-            self.repository.service.set_worker_state(self.owner, "draining")
+        """Stop taking work; runs in progress finish (``now``: give up at once).
+
+        Safe in a signal handler: it only sets flags (the handler may interrupt the
+        main thread inside a database transaction, so it must not open another); the
+        loop records the ``draining`` state on its next pass.
+        """
         self.stopping = True
         if now:
             self.aborted = True
         self.wake.set()
 
+    def _note_stopping(self) -> None:
+        if self.stopping and not self._stop_noted:
+            self._stop_noted = True
+            _log.info("service.stopping", owner=self.owner, active=len(self._futures))
+            self.repository.service.set_worker_state(self.owner, "draining")
+
     def install_signal_handlers(self) -> None:
         """SIGTERM/SIGINT: first drain (:meth:`request_stop`), second give up at once."""
 
         def _handle(signum: int, _frame: Any) -> None:
-            _log.warning("service.signal", signal=signal.Signals(signum).name)
+            # no logging or database here: the main thread may be inside either
             self.request_stop(now=self.stopping)
 
         for signum in (signal.SIGTERM, signal.SIGINT):
@@ -296,6 +305,7 @@ class Service:
         start_count = len(self._finished)
         while True:
             self.poll_once()
+            self._note_stopping()
             if self.aborted or (self.stopping and not self._futures):
                 break
             if not self.stopping and done(self):
