@@ -6,6 +6,7 @@ import signal
 import sqlite3
 import subprocess
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -88,6 +89,33 @@ def test_sigterm_drains_sigkill_resumes_each_group_completed_once(
         assert sum(c.takeovers for c in repo.service.list_claims()) == 2
         assert {w.state for w in repo.service.workers()} == {"stopped", "dead"}
     assert not [p for p in (workdir / "scratch").iterdir() if p.name.startswith("run-")]
+
+
+def test_a_second_signal_gives_up_at_once_and_another_process_resumes(
+    tmp_path: Path, night: Night
+) -> None:
+    workdir = tmp_path / "w"
+    night.copy_to(workdir / "incoming")
+    db = workdir / "state" / "contimg.sqlite3"
+    log = tmp_path / "watch.log"
+    slow = {"conversion.writer": "pyuvdata", "executor.lease_s": "600"}
+    proc = start_watch(workdir, log, sets=slow)
+    _wait_for_conversion(proc, db, log)
+    proc.send_signal(signal.SIGINT)
+    time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=30) == 130, log.read_text()[-3000:]
+    with open_repository(f"sqlite:///{db}") as repo:
+        (worker,) = repo.service.workers()
+        assert worker.state == "stopped"
+        # its claim lapsed at once although the lease was 10 minutes long
+        (held,) = repo.service.list_claims(states=["claimed", "running"])
+        assert held.expires_at <= datetime.now(UTC)
+    restart = start_watch(workdir, log, "--until-idle", "--timeout", "120", sets=slow)
+    assert wait_all([restart], timeout=150) == [0], log.read_text()[-3000:]
+    with open_repository(f"sqlite:///{db}") as repo:
+        assert_exactly_once(repo, night.group_ids, workdir / "ms")
+        assert [r.status.value for r in repo.list_runs(limit=100)].count("crashed") == 1
 
 
 def _two_watchers(workdir: Path, tmp_path: Path, sets: dict[str, str] | None = None) -> None:
