@@ -175,6 +175,39 @@ def test_light_curves_are_measured(runs: dict, repo: SqlStateRepository) -> None
     assert not any(s.candidate for s in sources.values())
 
 
+def test_the_service_mosaics_a_window_once_the_data_stream_has_passed_it(
+    runs: dict, repo: SqlStateRepository, night: Night
+) -> None:
+    from contimg.service._mosaics import MosaicScheduler, window_of
+
+    # windows aligned to UTC midnight, one of them ending where the last group starts
+    last = night.groups[-1].start
+    midnight = last.replace(hour=0, minute=0, second=0, microsecond=0)
+    k = (last - midnight) // timedelta(minutes=15)
+    hours = (last - midnight).total_seconds() / k / 3600
+    start, end = window_of(last + timedelta(seconds=1), hours)
+    assert end - start == timedelta(hours=hours)
+    assert abs((start - last).total_seconds()) < 1e-3  # the last group opens a new window
+    settings = night.settings.model_copy(
+        update={
+            "mosaic": night.settings.mosaic.model_copy(
+                update={"window_hours": hours, "min_images": 1}
+            )
+        }
+    )
+    with Runner(repo, settings, workflows=WORKFLOWS) as runner:
+        scheduler = MosaicScheduler(settings, repo, runner)
+        run_id = scheduler.poll()
+        assert run_id is not None
+        assert scheduler.poll() is None  # tried once per window
+        assert MosaicScheduler(settings, repo, runner).due() is None  # it has its mosaic now
+    (mosaic,) = repo.mosaics.list(since=start - timedelta(hours=hours), until=start)
+    assert mosaic.run_id == run_id
+    assert [Path(i.image_path).name for i in mosaic.inputs] == [
+        f"{night.groups[0].group_id}-pbcor.fits"
+    ]
+
+
 def test_mosaic_of_the_night(runs: dict, repo: SqlStateRepository, night: Night) -> None:
     start = night.groups[0].start - timedelta(minutes=1)
     end = night.groups[-1].start + timedelta(minutes=10)

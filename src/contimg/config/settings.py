@@ -356,8 +356,21 @@ class ImagingSettings(_Section):
 class MosaicSettings(_Section):
     """Mosaics along the strip."""
 
-    nightly: bool = Field(
-        True, description=("Build a mosaic of each night in the streaming service.")
+    scheduled: bool = Field(
+        True,
+        description=(
+            "The streaming service mosaics each window of observing time once the data "
+            "stream has passed its end."
+        ),
+    )
+    window_hours: float = Field(
+        1.0,
+        gt=0,
+        le=24,
+        description=(
+            "Length of a scheduled mosaic's window, hours of UTC aligned to midnight "
+            "(1 h of drift is 15 deg of RA)."
+        ),
     )
     min_images: int = Field(
         2, ge=1, description=("A mosaic needs at least this many QA-passed images.")

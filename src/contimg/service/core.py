@@ -56,6 +56,7 @@ from contimg.service._events import (
     ServiceSnapshot,
     Tracker,
 )
+from contimg.service._mosaics import MosaicScheduler
 from contimg.service._plan import CALIBRATOR_WORKFLOW, STANDARD_WORKFLOW, plan_group
 from contimg.service._processing import ClaimProcessor
 from contimg.service._scheduler import PendingCalibrator, order_candidates
@@ -203,6 +204,7 @@ class Service:
         self.aborted = False
         self._stop_noted = False
         self.is_watcher = False
+        self._mosaics = MosaicScheduler(settings, repository, self.runner)
 
     # -- life cycle -------------------------------------------------------
     def __enter__(self) -> Service:
@@ -376,6 +378,8 @@ class Service:
         waiting: list[str] = []
         if not self.stopping:
             self._dispatch(claimed, resumed, waiting)
+            if self.is_watcher:
+                self._mosaics.poll()
         return PollResult(
             indexed,
             rejected,

@@ -1,0 +1,77 @@
+"""Scheduled mosaics: each window of observing time, once the data stream has passed it.
+
+Windows are ``mosaic.window_hours`` long and aligned to UTC midnight, so every
+process agrees on them. When the newest data indexed lie beyond a window's end,
+the window is complete: the ``mosaic`` workflow combines its QA-passed images
+(a window with fewer than ``mosaic.min_images`` gets none). Only the process
+holding the watcher lease schedules mosaics; a window that already has a mosaic
+is left alone, so a restart does not mosaic it again.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import structlog
+
+from contimg.config.settings import Settings
+from contimg.pipeline import Runner
+from contimg.state import SqlStateRepository
+from contimg.workflows import get_workflow, run_workflow
+
+__all__ = ["MosaicScheduler", "window_of"]
+
+_log = structlog.get_logger("contimg.service")
+
+
+def window_of(when: datetime, hours: float) -> tuple[datetime, datetime]:
+    """Return the window ``[start, end)`` of ``hours`` (aligned to UTC midnight) with ``when``."""
+    midnight = when.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    length = timedelta(hours=hours)
+    index = (when - midnight) // length
+    start = midnight + index * length
+    return start, start + length
+
+
+class MosaicScheduler:
+    """Decide, poll by poll, whether a completed window needs its mosaic, and make it."""
+
+    def __init__(self, settings: Settings, repository: SqlStateRepository, runner: Runner) -> None:
+        self.settings = settings
+        self.repository = repository
+        self.runner = runner
+        self._done: set[datetime] = set()
+
+    def due(self) -> tuple[datetime, datetime] | None:
+        """Return the newest complete window without a mosaic (not yet tried here), if any."""
+        cfg = self.settings.mosaic
+        clock = self.repository.service.data_clock()
+        if not cfg.scheduled or clock is None:
+            return None
+        current, _ = window_of(clock[0], cfg.window_hours)
+        start, end = current - timedelta(hours=cfg.window_hours), current
+        if start in self._done:
+            return None
+        self._done.add(start)
+        inside = timedelta(seconds=1)  # a neighbour's mosaic may touch the window's edge
+        if self.repository.mosaics.list(since=start + inside, until=end - inside):
+            return None
+        images = self.repository.images.list_images(
+            verdict="good", since=start, until=end, limit=cfg.min_images
+        )
+        return (start, end) if len(images) >= cfg.min_images else None
+
+    def poll(self) -> int | None:
+        """Mosaic the window that is due, if one is; return the run id."""
+        window = self.due()
+        if window is None:
+            return None
+        start, end = window
+        _log.info("mosaic.scheduled", start=start.isoformat(), end=end.isoformat())
+        result = run_workflow(
+            self.runner,
+            get_workflow("mosaic", self.settings),
+            {"start": start, "end": end},
+            trigger="schedule",
+        )
+        return result.run_id
