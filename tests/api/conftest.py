@@ -64,8 +64,10 @@ class Filled:
 
 
 def settings_for(workdir: Path, *, key: str | None = API_KEY, **api: object) -> Settings:
-    return Settings(paths=PathsSettings(workdir=workdir),
-                    api=ApiSettings(api_key_sha256=hash_key(key) if key else None, **api))
+    return Settings(
+        paths=PathsSettings(workdir=workdir),
+        api=ApiSettings(api_key_sha256=hash_key(key) if key else None, **api),
+    )
 
 
 def index_incoming(repo: SqlStateRepository, settings: Settings) -> None:
@@ -73,11 +75,15 @@ def index_incoming(repo: SqlStateRepository, settings: Settings) -> None:
     found, _ignored = scan_directory(settings.paths.incoming_dir)
     for group in cluster_files(found, tolerance_s=settings.ingest.group_tolerance_s):
         for f in group.files:
-            repo.groups.index_file(f.path, subband=f.subband, timestamp=f.timestamp,
-                                   size=f.path.stat().st_size,
-                                   dec_deg=read_header(f.path).dec_deg,
-                                   tolerance_s=settings.ingest.group_tolerance_s,
-                                   n_expected=group.n_subbands)
+            repo.groups.index_file(
+                f.path,
+                subband=f.subband,
+                timestamp=f.timestamp,
+                size=f.path.stat().st_size,
+                dec_deg=read_header(f.path).dec_deg,
+                tolerance_s=settings.ingest.group_tolerance_s,
+                n_expected=group.n_subbands,
+            )
 
 
 @pytest.fixture(scope="session")
@@ -87,9 +93,23 @@ def filled(tmp_path_factory: pytest.TempPathFactory) -> Filled:
     incoming = settings.paths.incoming_dir
     sky = settings.paths.workdir / "sky.csv"
     sky.write_text(SKY_CSV)
-    result = CliRunner().invoke(cli_app, [
-        "simulate", str(incoming), "--groups", "2", "--scale", "test", "--seed", "5",
-        "--calibrator", "0834+555", "--sources", str(sky)])
+    result = CliRunner().invoke(
+        cli_app,
+        [
+            "simulate",
+            str(incoming),
+            "--groups",
+            "2",
+            "--scale",
+            "test",
+            "--seed",
+            "5",
+            "--calibrator",
+            "0834+555",
+            "--sources",
+            str(sky),
+        ],
+    )
     reset_logging()
     assert result.exit_code == 0, result.output
     configure_logging(settings, console=False)
@@ -152,23 +172,35 @@ def science(filled: Filled) -> Science:
     cross-match reference and the list of monitored sources.
     """
     sky = filled.settings.paths.workdir / "sky.csv"
-    settings = filled.settings.model_copy(update={
-        "imaging": ImagingSettings(fov_deg=1.0, cell_arcsec=8.0, niter=200,
-                                   reference_catalog=sky),
-        "photometry": PhotometrySettings(monitored_sources=sky)})
+    settings = filled.settings.model_copy(
+        update={
+            "imaging": ImagingSettings(
+                fov_deg=1.0, cell_arcsec=8.0, niter=200, reference_catalog=sky
+            ),
+            "photometry": PhotometrySettings(monitored_sources=sky),
+        }
+    )
     transit, target = filled.group_ids[-1], filled.group_ids[0]
     configure_logging(settings, console=False)
     try:
-        with open_repository(settings.database_url) as repo, Runner(
-                repo, settings, workflows=WORKFLOWS) as runner:
-            cal = runner.run(get_workflow("calibrator", settings), {"group_id": transit},
-                             trigger="test")
-            std = runner.run(get_workflow("standard", settings), {"group_id": target},
-                             trigger="test")
+        with (
+            open_repository(settings.database_url) as repo,
+            Runner(repo, settings, workflows=WORKFLOWS) as runner,
+        ):
+            cal = runner.run(
+                get_workflow("calibrator", settings), {"group_id": transit}, trigger="test"
+            )
+            std = runner.run(
+                get_workflow("standard", settings), {"group_id": target}, trigger="test"
+            )
             images = repo.images.list_images(group_id=target)
     finally:
         reset_logging()
     assert cal.ok, {k: str(v.error) for k, v in cal.stages.items() if v.error}
     assert std.ok, {k: str(v.error) for k, v in std.stages.items() if v.error}
-    return Science(calibrator_run=cal.run_id, standard_run=std.run_id,
-                   set_id=str(cal.outputs["cal_set_id"]), image_id=images[0].id)
+    return Science(
+        calibrator_run=cal.run_id,
+        standard_run=std.run_id,
+        set_id=str(cal.outputs["cal_set_id"]),
+        image_id=images[0].id,
+    )

@@ -24,9 +24,16 @@ from tests.api.conftest import Filled, Science
 pytestmark = pytest.mark.browser
 
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                 "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 def _free_port() -> int:
@@ -40,9 +47,22 @@ def server(filled: Filled) -> Iterator[str]:
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("CONTIMG_")}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "contimg", "serve", "--host", "127.0.0.1", "--port", str(port),
-         "--workdir", str(filled.settings.paths.workdir)],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        [
+            sys.executable,
+            "-m",
+            "contimg",
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workdir",
+            str(filled.settings.paths.workdir),
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30
@@ -80,18 +100,22 @@ def browser() -> Iterator[object]:
 
 def _watch(page) -> list[str]:
     problems: list[str] = []
-    page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}")
-            if m.type == "error" else None)
+    page.on(
+        "console",
+        lambda m: problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None,
+    )
     page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
     page.on("requestfailed", lambda r: problems.append(f"request failed: {r.url}"))
-    page.on("response", lambda r: problems.append(f"HTTP {r.status}: {r.url}")
-            if r.status >= 400 else None)
+    page.on(
+        "response",
+        lambda r: problems.append(f"HTTP {r.status}: {r.url}") if r.status >= 400 else None,
+    )
     return problems
 
 
-def test_overview_and_run_page_render_without_console_errors(server: str, browser,
-                                                               filled: Filled,
-                                                               tmp_path: Path) -> None:
+def test_overview_and_run_page_render_without_console_errors(
+    server: str, browser, filled: Filled, tmp_path: Path
+) -> None:
     page = browser.new_page(viewport={"width": 1280, "height": 1100})
     problems = _watch(page)
 
@@ -102,8 +126,9 @@ def test_overview_and_run_page_render_without_console_errors(server: str, browse
     assert page.locator(f'a[href="/runs/{filled.failed_run}"]').count() >= 1
     assert "reachable" in page.locator(".cards").inner_text()
     # live refresh: the fragment is re-fetched (every 5 s) and the content stays whole
-    with page.expect_response(lambda r: r.url.endswith("/fragments/overview"),
-                              timeout=15_000) as refreshed:
+    with page.expect_response(
+        lambda r: r.url.endswith("/fragments/overview"), timeout=15_000
+    ) as refreshed:
         pass
     assert refreshed.value.status == 200
     page.wait_for_timeout(200)
@@ -119,13 +144,18 @@ def test_overview_and_run_page_render_without_console_errors(server: str, browse
     assert "run.failed" in page.locator("#logs").inner_text()
     page.select_option("select[name=level]", "error")
     page.wait_for_function(
-        "() => !document.querySelector('#logs').innerText.includes('stage.started')")
+        "() => !document.querySelector('#logs').innerText.includes('stage.started')"
+    )
     assert "run.failed" in page.locator("#logs").inner_text()
     page.screenshot(path=str(tmp_path / "run.png"), full_page=True)
 
-    for path, heading in (("/runs", "Runs"), ("/images", "Images"),
-                          ("/calibration", "Calibration"), ("/sources", "Sources"),
-                          ("/api", "REST API")):
+    for path, heading in (
+        ("/runs", "Runs"),
+        ("/images", "Images"),
+        ("/calibration", "Calibration"),
+        ("/sources", "Sources"),
+        ("/api", "REST API"),
+    ):
         page.goto(f"{server}{path}", wait_until="networkidle")
         assert page.locator("h1").inner_text().startswith(heading), path
     assert not problems, problems
@@ -144,8 +174,9 @@ def _keep(tmp_path: Path) -> None:
 @pytest.mark.casa
 @pytest.mark.wsclean
 @pytest.mark.slow
-def test_images_and_science_run_render(server: str, browser, science: Science,
-                                       tmp_path: Path) -> None:
+def test_images_and_science_run_render(
+    server: str, browser, science: Science, tmp_path: Path
+) -> None:
     page = browser.new_page(viewport={"width": 1280, "height": 1100})
     problems = _watch(page)
     loaded = "img => img.complete && img.naturalWidth > 0"

@@ -16,8 +16,9 @@ from contimg.api import create_app
 
 
 def _metric(text: str, name: str) -> float:
-    return float(next(line.split()[-1] for line in text.splitlines()
-                      if line.startswith(f"{name} ")))
+    return float(
+        next(line.split()[-1] for line in text.splitlines() if line.startswith(f"{name} "))
+    )
 
 
 def test_watcher_heartbeat_appears_and_goes(tmp_path: Path) -> None:
@@ -29,8 +30,19 @@ def test_watcher_heartbeat_appears_and_goes(tmp_path: Path) -> None:
         assert before["watchers_live"] == 0
         env = {k: v for k, v in os.environ.items() if not k.startswith("CONTIMG_")}
         proc = subprocess.Popen(
-            [sys.executable, "-m", "contimg", "watch", "--workdir", str(settings.paths.workdir),
-             "--no-display"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            [
+                sys.executable,
+                "-m",
+                "contimg",
+                "watch",
+                "--workdir",
+                str(settings.paths.workdir),
+                "--no-display",
+            ],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         try:
             deadline = time.monotonic() + 60
             while True:

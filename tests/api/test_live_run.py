@@ -26,13 +26,16 @@ def build(_settings) -> Workflow:
     return Workflow("api-gated", [Stage("gate", gate, produces="opened")], inputs={"flag": str})
 
 
-def test_running_run_is_live_then_final(client, repo, tmp_path: Path,
-                                        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_running_run_is_live_then_final(
+    client, repo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setitem(WORKFLOWS, "api-gated", build)
     flag = tmp_path / "open"
-    resp = client.post("/api/v1/runs", json={"workflow": "api-gated",
-                                             "inputs": {"flag": str(flag)}},
-                       headers={"X-API-Key": API_KEY})
+    resp = client.post(
+        "/api/v1/runs",
+        json={"workflow": "api-gated", "inputs": {"flag": str(flag)}},
+        headers={"X-API-Key": API_KEY},
+    )
     assert resp.status_code == 202, resp.text
     run_id = resp.json()["run_id"]
     deadline = time.monotonic() + 20  # the request returned at creation: pending, then running

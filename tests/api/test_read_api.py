@@ -88,10 +88,15 @@ def test_product_lists_answer_with_pages(client) -> None:
         assert set(body) == {"items", "limit", "offset", "has_more"}, url
     assert isinstance(client.get("/api/v1/caltables").json(), list)
     assert isinstance(client.get("/api/v1/mosaics").json(), list)
-    for url in ("/api/v1/images/424242", "/api/v1/images/424242/fits",
-                "/api/v1/images/424242/png", "/api/v1/sources/424242/lightcurve",
-                "/api/v1/caltables/none", "/api/v1/groups/2001-01-01T00:00:00",
-                "/api/v1/mosaics/424242/png"):
+    for url in (
+        "/api/v1/images/424242",
+        "/api/v1/images/424242/fits",
+        "/api/v1/images/424242/png",
+        "/api/v1/sources/424242/lightcurve",
+        "/api/v1/caltables/none",
+        "/api/v1/groups/2001-01-01T00:00:00",
+        "/api/v1/mosaics/424242/png",
+    ):
         assert client.get(url).status_code == 404, url
 
 
@@ -114,30 +119,51 @@ def test_metrics_expose_engine_and_database_figures(client, filled: Filled) -> N
     assert 'contimg_runs_total{status="completed",workflow="engine-demo"}' in text
     assert "contimg_stage_duration_seconds_bucket" in text
     # Database collector.
-    runs = {line.split("}")[0]: float(line.split()[-1]) for line in text.splitlines()
-            if line.startswith("contimg_runs{")}
+    runs = {
+        line.split("}")[0]: float(line.split()[-1])
+        for line in text.splitlines()
+        if line.startswith("contimg_runs{")
+    }
     assert runs['contimg_runs{status="completed"'] >= 1
     assert runs['contimg_runs{status="failed"'] >= 1
     assert "contimg_groups_waiting " in text
     assert "contimg_last_image_age_seconds " in text
-    count_line = next(line for line in text.splitlines() if line.startswith(
-        'contimg_recorded_stage_duration_seconds_count{stage="samples",status="completed"'))
+    count_line = next(
+        line
+        for line in text.splitlines()
+        if line.startswith(
+            'contimg_recorded_stage_duration_seconds_count{stage="samples",status="completed"'
+        )
+    )
     assert float(count_line.split()[-1]) >= 1
 
 
 def test_openapi_lists_every_endpoint_with_response_models(client) -> None:
     schema = client.get("/openapi.json").json()
     paths = schema["paths"]
-    for path in ("/api/v1/runs", "/api/v1/runs/{run_id}", "/api/v1/runs/{run_id}/logs",
-                 "/api/v1/runs/{run_id}/retry", "/api/v1/groups", "/api/v1/ms",
-                 "/api/v1/caltables", "/api/v1/images", "/api/v1/images/{image_id}/fits",
-                 "/api/v1/sources", "/api/v1/sources/{source_id}/lightcurve",
-                 "/api/v1/health", "/metrics"):
+    for path in (
+        "/api/v1/runs",
+        "/api/v1/runs/{run_id}",
+        "/api/v1/runs/{run_id}/logs",
+        "/api/v1/runs/{run_id}/retry",
+        "/api/v1/groups",
+        "/api/v1/ms",
+        "/api/v1/caltables",
+        "/api/v1/images",
+        "/api/v1/images/{image_id}/fits",
+        "/api/v1/sources",
+        "/api/v1/sources/{source_id}/lightcurve",
+        "/api/v1/health",
+        "/metrics",
+    ):
         assert path in paths, path
     for path, ops in paths.items():
         for method, op in ops.items():
-            if method == "get" and path.startswith("/api/v1") and not path.endswith(
-                    ("/fits", "/png", ".png", ".fits")):
+            if (
+                method == "get"
+                and path.startswith("/api/v1")
+                and not path.endswith(("/fits", "/png", ".png", ".fits"))
+            ):
                 ok = op["responses"]["200"]["content"]["application/json"]["schema"]
                 assert ok, (path, method)
     assert "RunDetailOut" in schema["components"]["schemas"]

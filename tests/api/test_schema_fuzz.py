@@ -37,8 +37,13 @@ def test_read_endpoints_never_fail(filled: Filled) -> None:
         labels.append(operation.label)
 
         @given(case=operation.as_strategy())
-        @settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
-                  suppress_health_check=list(HealthCheck))
+        @settings(
+            max_examples=EXAMPLES,
+            deadline=None,
+            derandomize=True,
+            database=None,
+            suppress_health_check=list(HealthCheck),
+        )
         def check(case: schemathesis.Case) -> None:
             calls[case.operation.label] = calls.get(case.operation.label, 0) + 1
             case.call_and_validate()

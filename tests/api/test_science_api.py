@@ -48,8 +48,13 @@ def test_files_are_served_by_id(client, science: Science) -> None:
 
 def test_metrics_and_overview_see_the_image(client, science: Science) -> None:
     text = client.get("/metrics").text
-    age = float(next(line.split()[-1] for line in text.splitlines()
-                      if line.startswith("contimg_last_image_age_seconds ")))
+    age = float(
+        next(
+            line.split()[-1]
+            for line in text.splitlines()
+            if line.startswith("contimg_last_image_age_seconds ")
+        )
+    )
     assert 0 <= age < 3600
     assert 'contimg_recorded_stage_duration_seconds_count{stage="image",status="completed"' in text
     html = client.get("/").text

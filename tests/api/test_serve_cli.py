@@ -40,14 +40,24 @@ def test_loopback_by_default_and_no_warning(served: list[dict], tmp_path: Path) 
 
 def test_open_bind_without_key_warns(served: list[dict], tmp_path: Path) -> None:
     # 192.0.2.0/24 is TEST-NET-1: nothing binds, uvicorn.run is the recorder.
-    result = CliRunner().invoke(app, ["serve", "--host", "192.0.2.10", "--port", "8123",
-                                      "--workdir", str(tmp_path / "w")])
+    result = CliRunner().invoke(
+        app, ["serve", "--host", "192.0.2.10", "--port", "8123", "--workdir", str(tmp_path / "w")]
+    )
     assert result.exit_code == 0, result.output
     assert served[0]["host"] == "192.0.2.10"
     assert served[0]["port"] == 8123
     assert "serve.open_bind" in result.output
-    keyed = CliRunner().invoke(app, ["serve", "--host", "192.0.2.10", "--workdir",
-                                     str(tmp_path / "w"), "--set",
-                                     f"api.api_key_sha256=\"{'a' * 64}\""])
+    keyed = CliRunner().invoke(
+        app,
+        [
+            "serve",
+            "--host",
+            "192.0.2.10",
+            "--workdir",
+            str(tmp_path / "w"),
+            "--set",
+            f'api.api_key_sha256="{"a" * 64}"',
+        ],
+    )
     assert keyed.exit_code == 0, keyed.output
     assert "serve.open_bind" not in keyed.output

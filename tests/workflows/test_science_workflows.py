@@ -108,13 +108,17 @@ def runs(night: Night, repo: SqlStateRepository) -> dict[str, object]:
     with Runner(repo, night.settings, workflows=WORKFLOWS) as runner:
         cal_group, *targets = night.groups[1], night.groups[0], night.groups[2]
         out["calibrator"] = run_workflow(
-            runner, get_workflow("calibrator", night.settings),
-            {"group_id": cal_group.group_id}, trigger="test",
+            runner,
+            get_workflow("calibrator", night.settings),
+            {"group_id": cal_group.group_id},
+            trigger="test",
         )
         out["standard"] = [
             run_workflow(
-                runner, get_workflow("standard", night.settings),
-                {"group_id": g.group_id}, trigger="test",
+                runner,
+                get_workflow("standard", night.settings),
+                {"group_id": g.group_id},
+                trigger="test",
             )
             for g in targets
         ]

@@ -26,8 +26,9 @@ def _clean(value: Any) -> Any:
 
 def image_out(rec: ImageRecord) -> ImageOut:
     """Describe one stored image for the API (file URLs by id, never by path)."""
-    values = {name: _clean(getattr(rec, name)) for name in ImageOut.model_fields
-              if hasattr(rec, name)}
+    values = {
+        name: _clean(getattr(rec, name)) for name in ImageOut.model_fields if hasattr(rec, name)
+    }
     values["qa"] = _clean(dict(rec.qa or {}))
     return ImageOut(
         **values,

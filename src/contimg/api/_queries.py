@@ -165,8 +165,9 @@ def stage_duration_buckets(
     dur = se.c.duration_s
     cols = [sa.func.sum(sa.case((dur <= b, 1), else_=0)) for b in bounds]
     stmt = (
-        sa.select(runs.c.workflow, se.c.stage, se.c.status, sa.func.count(), sa.func.sum(dur),
-                  *cols)
+        sa.select(
+            runs.c.workflow, se.c.stage, se.c.status, sa.func.count(), sa.func.sum(dur), *cols
+        )
         .join(runs, runs.c.id == se.c.run_id)
         .where(dur.is_not(None), se.c.attempt > 0)
         .group_by(runs.c.workflow, se.c.stage, se.c.status)
@@ -175,8 +176,13 @@ def stage_duration_buckets(
     with repo.read() as conn:
         rows = conn.execute(stmt).all()
     return [
-        StageDurationBuckets(workflow=r[0], stage=r[1], status=r[2], count=int(r[3]),
-                             total_s=float(r[4] or 0.0),
-                             buckets=tuple(int(v or 0) for v in r[5:]))
+        StageDurationBuckets(
+            workflow=r[0],
+            stage=r[1],
+            status=r[2],
+            count=int(r[3]),
+            total_s=float(r[4] or 0.0),
+            buckets=tuple(int(v or 0) for v in r[5:]),
+        )
         for r in rows
     ]

@@ -55,12 +55,17 @@ def create_app(
     owns = repository is None
     if repository is None:
         if settings.database_url.startswith("sqlite:///") and ":memory:" not in (
-                settings.database_url):
+            settings.database_url
+        ):
             settings.paths.state_dir.mkdir(parents=True, exist_ok=True)
         repository = open_repository(settings.database_url)
-    context = ApiContext(settings=settings, repository=repository,
-                         worker=RunWorker(repository, max_workers=run_workers),
-                         config_file=config_file, owns_repository=owns)
+    context = ApiContext(
+        settings=settings,
+        repository=repository,
+        worker=RunWorker(repository, max_workers=run_workers),
+        config_file=config_file,
+        owns_repository=owns,
+    )
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -72,14 +77,18 @@ def create_app(
         version=__version__,
         summary="DSA-110 continuum-imaging pipeline: runs, products, health and metrics.",
         description="Read endpoints are open; write endpoints (`POST`) need the API key in "
-                    "the `X-API-Key` header and are disabled when no key is configured.",
+        "the `X-API-Key` header and are disabled when no key is configured.",
         lifespan=lifespan,
     )
     app.state.contimg = context
     app.state.db_metrics = metrics.database_registry(repository)
     if settings.api.cors_origins:
-        app.add_middleware(CORSMiddleware, allow_origins=list(settings.api.cors_origins),
-                           allow_methods=["GET", "POST"], allow_headers=["X-API-Key"])
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(settings.api.cors_origins),
+            allow_methods=["GET", "POST"],
+            allow_headers=["X-API-Key"],
+        )
     for module in (runs, groups, calibration, images, sources, health):
         app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(metrics.router)

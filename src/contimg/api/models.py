@@ -174,8 +174,14 @@ class LogOut(_Out):
     @classmethod
     def from_record(cls, rec: Any) -> LogOut:
         """Build from a :class:`contimg.state.LogRecord`."""
-        return cls(id=rec.id, time=rec.time, level=rec.level, event=rec.event, stage=rec.stage,
-                   fields=dict(rec.fields))
+        return cls(
+            id=rec.id,
+            time=rec.time,
+            level=rec.level,
+            event=rec.event,
+            stage=rec.stage,
+            fields=dict(rec.fields),
+        )
 
 
 class GroupOut(_Out):
@@ -244,12 +250,23 @@ class CalSetOut(_Out):
     def from_record(cls, rec: Any) -> CalSetOut:
         """Build from a :class:`contimg.state._calibration.CalSetRecord`."""
         return cls(
-            set_id=rec.set_id, calibrator=rec.calibrator, refant=rec.refant, status=rec.status,
-            transit_time=rec.transit_time, valid_from=rec.valid_from, valid_to=rec.valid_to,
-            tables=[CalTableOut(index=i, kind=t.kind, path=t.path, interp=t.interp,
-                                qa=dict(t.qa)) for i, t in enumerate(rec.tables)],
-            reasons=list(rec.reasons), source_ms=rec.source_ms, group_id=rec.group_id,
-            run_id=rec.run_id, provenance=dict(rec.provenance), created_at=rec.created_at,
+            set_id=rec.set_id,
+            calibrator=rec.calibrator,
+            refant=rec.refant,
+            status=rec.status,
+            transit_time=rec.transit_time,
+            valid_from=rec.valid_from,
+            valid_to=rec.valid_to,
+            tables=[
+                CalTableOut(index=i, kind=t.kind, path=t.path, interp=t.interp, qa=dict(t.qa))
+                for i, t in enumerate(rec.tables)
+            ],
+            reasons=list(rec.reasons),
+            source_ms=rec.source_ms,
+            group_id=rec.group_id,
+            run_id=rec.run_id,
+            provenance=dict(rec.provenance),
+            created_at=rec.created_at,
         )
 
 
@@ -379,10 +396,13 @@ class HealthOut(_Out):
     disk_free_bytes: int | None = None
     disk_total_bytes: int | None = None
     watcher_heartbeat: datetime | None = Field(
-        None, description="Last heartbeat of a live `contimg watch` process (null: none).")
+        None, description="Last heartbeat of a live `contimg watch` process (null: none)."
+    )
     watchers_live: int = Field(0, description="`contimg watch` processes running or draining.")
-    queue_depth: int = Field(description="Groups ready or in progress (the service's backlog), "
-                             "or, with no service, complete groups not yet processed.")
+    queue_depth: int = Field(
+        description="Groups ready or in progress (the service's backlog), "
+        "or, with no service, complete groups not yet processed."
+    )
     queue: QueueOut = Field(default_factory=QueueOut, description="The service's groups.")
     runs_active: int = Field(description="Runs pending or running.")
     worker_busy: bool = Field(description="Whether this server's run worker is executing.")
@@ -397,11 +417,13 @@ class RunSubmission(BaseModel):
     workflow: str = Field(description="A registered workflow (see `contimg run --help`).")
     group: str | None = Field(None, description="Group id to process.")
     ms: str | None = Field(None, description="Measurement Set path to process.")
-    inputs: dict[str, Any] = Field(default_factory=dict,
-                                   description="Further workflow inputs by name.")
+    inputs: dict[str, Any] = Field(
+        default_factory=dict, description="Further workflow inputs by name."
+    )
     overrides: dict[str, Any] = Field(
         default_factory=dict,
-        description="Settings overrides for this run, as {'section.key': value}.")
+        description="Settings overrides for this run, as {'section.key': value}.",
+    )
 
 
 class SubmittedRun(_Out):

@@ -115,8 +115,9 @@ def caltable_png(path: str | Path, kind: str = "") -> bytes:
             for corr, marker in zip(range(values.shape[2]), ("o", "s"), strict=False):
                 y = np.ma.array([masked[antennas == a, 0, corr].mean() for a in shown])
                 amp_ax.plot(shown, np.ma.abs(y), marker, ms=4, mfc="none" if corr else None)
-                ph_ax.plot(shown, np.degrees(np.ma.angle(y)), marker, ms=4,
-                           mfc="none" if corr else None)
+                ph_ax.plot(
+                    shown, np.degrees(np.ma.angle(y)), marker, ms=4, mfc="none" if corr else None
+                )
             ph_ax.set_xlabel("antenna (one solution interval)")
         else:  # gains against time
             t0 = float(np.min(times))
@@ -131,8 +132,10 @@ def caltable_png(path: str | Path, kind: str = "") -> bytes:
             ph_ax.set_xlabel("time (min from first solution)")
         amp_ax.set_ylabel("amplitude")
         ph_ax.set_ylabel("phase (deg)")
-    fig.suptitle(f"{path.name}  [{kind or data['param']}]  {len(shown)} antennas with data "
-                 "(X solid/filled, Y dashed/open)")
+    fig.suptitle(
+        f"{path.name}  [{kind or data['param']}]  {len(shown)} antennas with data "
+        "(X solid/filled, Y dashed/open)"
+    )
     return _png(fig)
 
 
@@ -174,20 +177,28 @@ def lightcurve_png(
     ul = np.asarray(upper_limit, dtype=bool)
     det = ~ul
     if det.any():
-        ax.errorbar([x[i] for i in np.flatnonzero(det)], flux[det], yerr=err[det], fmt="o",
-                    color="#1f5fa8", ms=4, capsize=2, label="detection")
+        ax.errorbar(
+            [x[i] for i in np.flatnonzero(det)],
+            flux[det],
+            yerr=err[det],
+            fmt="o",
+            color="#1f5fa8",
+            ms=4,
+            capsize=2,
+            label="detection",
+        )
         ax.axhline(float(np.average(flux[det])), color="#999", lw=0.8, ls=":")
     if ul.any():
-        ax.plot([x[i] for i in np.flatnonzero(ul)], lim[ul], "v", color="#c0392b",
-                label="upper limit")
+        ax.plot(
+            [x[i] for i in np.flatnonzero(ul)], lim[ul], "v", color="#c0392b", label="upper limit"
+        )
     ax.set_ylabel("flux density (mJy)")
     ax.set_xlabel("time (UTC)" if use_time else "measurement")
     ax.set_title(name)
     if len(flux):
         ax.legend(loc="best", fontsize="small")
     else:
-        ax.text(0.5, 0.5, "no measurements yet", ha="center", va="center",
-                transform=ax.transAxes)
+        ax.text(0.5, 0.5, "no measurements yet", ha="center", va="center", transform=ax.transAxes)
     if use_time:
         if len(set(x)) == 1:  # one epoch: a readable window around it, not matplotlib's years
             ax.set_xlim(x[0] - timedelta(hours=1), x[0] + timedelta(hours=1))

@@ -18,8 +18,11 @@ from fastapi.security import APIKeyHeader
 __all__ = ["API_KEY_HEADER", "hash_key", "is_loopback", "require_write_key", "verify_key"]
 
 API_KEY_HEADER = "X-API-Key"
-_header = APIKeyHeader(name=API_KEY_HEADER, auto_error=False,
-                       description="The write API key (its SHA-256 is `api.api_key_sha256`).")
+_header = APIKeyHeader(
+    name=API_KEY_HEADER,
+    auto_error=False,
+    description="The write API key (its SHA-256 is `api.api_key_sha256`).",
+)
 
 
 def hash_key(key: str) -> str:
@@ -54,17 +57,22 @@ def require_write_key(
     """
     stored = request.app.state.contimg.settings.api.api_key_sha256
     if not stored:
-        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE,
-                            "write endpoints are disabled: no API key is configured "
-                            "(set api.api_key_sha256 to the SHA-256 of a key)")
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE,
+            "write endpoints are disabled: no API key is configured "
+            "(set api.api_key_sha256 to the SHA-256 of a key)",
+        )
     if key is None:
         auth = request.headers.get("authorization", "")
         if auth.lower().startswith("bearer "):
             key = auth[7:].strip()
     if not key:
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED,
-                            f"missing API key: send it in the {API_KEY_HEADER} header",
-                            headers={"WWW-Authenticate": "ApiKey"})
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            f"missing API key: send it in the {API_KEY_HEADER} header",
+            headers={"WWW-Authenticate": "ApiKey"},
+        )
     if not verify_key(key, stored):
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "wrong API key",
-                            headers={"WWW-Authenticate": "ApiKey"})
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED, "wrong API key", headers={"WWW-Authenticate": "ApiKey"}
+        )

@@ -51,13 +51,19 @@ WorkdirOpt = Annotated[
 ]
 ConfigOpt = Annotated[
     Path | None,
-    typer.Option("--config", help="TOML configuration file (default ./contimg.toml if present).",
-                 show_default=False),
+    typer.Option(
+        "--config",
+        help="TOML configuration file (default ./contimg.toml if present).",
+        show_default=False,
+    ),
 ]
 SetOpt = Annotated[
     list[str] | None,
-    typer.Option("--set", help="Override one setting for this run: section.key=value (repeatable).",
-                 show_default=False),
+    typer.Option(
+        "--set",
+        help="Override one setting for this run: section.key=value (repeatable).",
+        show_default=False,
+    ),
 ]
 JsonOpt = Annotated[
     bool, typer.Option("--json", help="Print one JSON document on stdout and nothing else there.")

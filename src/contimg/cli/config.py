@@ -35,9 +35,7 @@ def show(
     with cli_context(workdir, config, sets, setup_logging=False) as ctx:
         values = effective_values(ctx.settings)
         if as_json:
-            emit_json(
-                [{"key": k, "value": v, "source": ctx.sources[k]} for k, v in values.items()]
-            )
+            emit_json([{"key": k, "value": v, "source": ctx.sources[k]} for k, v in values.items()])
             return
         table = Table("key", "value", "source", title="contimg configuration")
         for key, value in values.items():

@@ -164,9 +164,7 @@ def light_curves(
     """
     detections: list = []
     if config.monitor_first_epochs > 0:
-        first = repository.images.list_images(
-            limit=config.monitor_first_epochs, oldest_first=True
-        )
+        first = repository.images.list_images(limit=config.monitor_first_epochs, oldest_first=True)
         detections = [repository.images.sources(rec.id) for rec in first]
     positions = load_monitored(config, detections)
     if not positions:
@@ -180,4 +178,3 @@ def light_curves(
         accumulate=LightCurveAccumulator.from_settings(config),
         image_id=image_id,
     )
-

@@ -33,8 +33,14 @@ templates = Jinja2Templates(directory=_HERE / "templates")
 router = APIRouter(include_in_schema=False, default_response_class=HTMLResponse)
 
 LOG_TAIL = 300
-_GROUP_CSS = {"converted": "st-completed", "failed": "st-failed", "converting": "st-running",
-              "complete": "st-pending", "collecting": "st-pending", "incomplete": "st-skipped"}
+_GROUP_CSS = {
+    "converted": "st-completed",
+    "failed": "st-failed",
+    "converting": "st-running",
+    "complete": "st-pending",
+    "collecting": "st-pending",
+    "incomplete": "st-skipped",
+}
 
 
 def _fmt_bytes(n: int | None) -> str:
@@ -114,8 +120,11 @@ def _overview(ctx: ApiContext) -> dict[str, Any]:
             runs = per[h]
             done.append(sum(r.status is RunStatus.COMPLETED for r in runs))
             failed.append(sum(r.status is not RunStatus.COMPLETED for r in runs))
-            times = [(r.ended_at - r.started_at).total_seconds() for r in runs
-                     if r.started_at and r.status is RunStatus.COMPLETED]
+            times = [
+                (r.ended_at - r.started_at).total_seconds()
+                for r in runs
+                if r.started_at and r.status is RunStatus.COMPLETED
+            ]
             latency.append(statistics.median(times) if times else None)
     # Recent groups, coloured by their newest run's status (else their own state).
     run_by_group: dict[str, Any] = {}
@@ -130,13 +139,18 @@ def _overview(ctx: ApiContext) -> dict[str, Any]:
         title = f"{g.group_id}: {g.state}, {g.n_subbands}/{g.n_expected} subbands"
         if run:
             title += f"; run {run.id} {run.status.value}"
-        cells.append(svg.TimelineCell(g.group_id, css, title,
-                                      f"/runs/{run.id}" if run else None))
-    images = [_images.image_out(r) for r in _images.list_images(repo, limit=8)
-              if r.png_path and Path(r.png_path).is_file()]
+        cells.append(svg.TimelineCell(g.group_id, css, title, f"/runs/{run.id}" if run else None))
+    images = [
+        _images.image_out(r)
+        for r in _images.list_images(repo, limit=8)
+        if r.png_path and Path(r.png_path).is_file()
+    ]
     finished = [r for r in recent if r.status.finished and r.started_at and r.ended_at]
-    completed_s = [(r.ended_at - r.started_at).total_seconds() for r in finished
-                   if r.status is RunStatus.COMPLETED]
+    completed_s = [
+        (r.ended_at - r.started_at).total_seconds()
+        for r in finished
+        if r.status is RunStatus.COMPLETED
+    ]
     return {
         "health": health_of(ctx),
         "counts": {s.value: all_counts.get(s.value, 0) for s in RunStatus},
@@ -147,7 +161,8 @@ def _overview(ctx: ApiContext) -> dict[str, Any]:
         "last_24h": sum(done) + sum(failed),
         "last_24h_failed": sum(failed),
         "median_run_s": statistics.median(completed_s) if completed_s else None,
-        "group_latency_s": statistics.median(lat) if (lat := _queries.group_latencies(repo))
+        "group_latency_s": statistics.median(lat)
+        if (lat := _queries.group_latencies(repo))
         else None,
         "images": images,
         "mosaics": ctx.repository.mosaics.list(limit=4),
@@ -167,18 +182,33 @@ def overview_fragment(request: Request, ctx: Ctx) -> HTMLResponse:
 
 
 @router.get("/runs")
-def runs_page(request: Request, ctx: Ctx,
-              status: str = Query("", max_length=16),
-              workflow: str = Query("", max_length=200),
-              offset: int = Query(0, ge=0, le=10_000_000)) -> HTMLResponse:
+def runs_page(
+    request: Request,
+    ctx: Ctx,
+    status: str = Query("", max_length=16),
+    workflow: str = Query("", max_length=200),
+    offset: int = Query(0, ge=0, le=10_000_000),
+) -> HTMLResponse:
     """Run history with status and workflow filters (an empty filter means any)."""
     if status and status not in {s.value for s in RunStatus}:
         raise HTTPException(422, f"status: {status!r} is not a run status")
-    found = ctx.repository.list_runs(status=RunStatus(status) if status else None,
-                                     workflow=workflow or None, limit=51, offset=offset)
-    return _render(request, "runs.html", page="runs", runs=found[:50], has_more=len(found) > 50,
-                   status=status, workflow=workflow,
-                   offset=offset, statuses=[s.value for s in RunStatus])
+    found = ctx.repository.list_runs(
+        status=RunStatus(status) if status else None,
+        workflow=workflow or None,
+        limit=51,
+        offset=offset,
+    )
+    return _render(
+        request,
+        "runs.html",
+        page="runs",
+        runs=found[:50],
+        has_more=len(found) > 50,
+        status=status,
+        workflow=workflow,
+        offset=offset,
+        statuses=[s.value for s in RunStatus],
+    )
 
 
 def _run_context(ctx: ApiContext, run_id: int) -> dict[str, Any]:
@@ -193,12 +223,25 @@ def _run_context(ctx: ApiContext, run_id: int) -> dict[str, Any]:
             continue
         end = a.ended_at or now
         what = f"attempt {a.attempt}" if a.attempt else f"skipped: {a.skip_reason}"
-        bars.append(svg.Bar(a.stage, a.started_at, end, f"st-{a.status.value}",
-                            f"{a.stage} {what}: {a.status.value}, "
-                            f"{_fmt_duration((end - a.started_at).total_seconds())}"))
+        bars.append(
+            svg.Bar(
+                a.stage,
+                a.started_at,
+                end,
+                f"st-{a.status.value}",
+                f"{a.stage} {what}: {a.status.value}, "
+                f"{_fmt_duration((end - a.started_at).total_seconds())}",
+            )
+        )
     errors = [a for a in attempts if a.error_type or a.traceback]
-    return {"run": run, "attempts": attempts, "stages": stage_summaries(attempts),
-            "gantt": svg.gantt(bars), "errors": errors, "live": not run.status.finished}
+    return {
+        "run": run,
+        "attempts": attempts,
+        "stages": stage_summaries(attempts),
+        "gantt": svg.gantt(bars),
+        "errors": errors,
+        "live": not run.status.finished,
+    }
 
 
 @router.get("/runs/{run_id}")
@@ -216,9 +259,13 @@ def run_stages_fragment(request: Request, ctx: Ctx, run_id: Id) -> HTMLResponse:
 
 
 @router.get("/runs/{run_id}/fragments/logs")
-def run_logs_fragment(request: Request, ctx: Ctx, run_id: Id,
-                      level: str | None = Query(None, max_length=16),
-                      stage: str | None = Query(None, max_length=200)) -> HTMLResponse:
+def run_logs_fragment(
+    request: Request,
+    ctx: Ctx,
+    run_id: Id,
+    level: str | None = Query(None, max_length=16),
+    stage: str | None = Query(None, max_length=200),
+) -> HTMLResponse:
     """Render the newest log records of a run (the live tail)."""
     run = ctx.repository.get_run(run_id)
     if run is None:
@@ -229,8 +276,7 @@ def run_logs_fragment(request: Request, ctx: Ctx, run_id: Id,
     logs: list[Any] = []
     offset = 0
     while True:
-        page = ctx.repository.list_logs(run_id, level=level, stage=stage, limit=1000,
-                                        offset=offset)
+        page = ctx.repository.list_logs(run_id, level=level, stage=stage, limit=1000, offset=offset)
         logs = (logs + page)[-LOG_TAIL:]
         if len(page) < 1000:
             break
@@ -239,17 +285,31 @@ def run_logs_fragment(request: Request, ctx: Ctx, run_id: Id,
 
 
 @router.get("/images")
-def images_page(request: Request, ctx: Ctx, offset: int = Query(0, ge=0, le=100_000),
-                verdict: str | None = Query(None, max_length=16)) -> HTMLResponse:
+def images_page(
+    request: Request,
+    ctx: Ctx,
+    offset: int = Query(0, ge=0, le=100_000),
+    verdict: str | None = Query(None, max_length=16),
+) -> HTMLResponse:
     """Thumbnail grid of registered images with their QA verdicts."""
     verdict = verdict or None
     found = _images.list_images(ctx.repository, limit=61, offset=offset, verdict=verdict)
-    images = [(_images.image_out(r), bool(r.png_path) and Path(r.png_path or "").is_file())
-              for r in found[:60]]
+    images = [
+        (_images.image_out(r), bool(r.png_path) and Path(r.png_path or "").is_file())
+        for r in found[:60]
+    ]
     mosaics = ctx.repository.mosaics.list(limit=12)
-    return _render(request, "images.html", page="images", images=images,
-                   has_more=len(found) > 60, offset=offset, mosaics=mosaics, verdict=verdict,
-                   exists=lambda p: bool(p) and Path(p).is_file())
+    return _render(
+        request,
+        "images.html",
+        page="images",
+        images=images,
+        has_more=len(found) > 60,
+        offset=offset,
+        mosaics=mosaics,
+        verdict=verdict,
+        exists=lambda p: bool(p) and Path(p).is_file(),
+    )
 
 
 @router.get("/images/{image_id}")
@@ -259,32 +319,57 @@ def image_page(request: Request, ctx: Ctx, image_id: Id) -> HTMLResponse:
     if rec is None:
         raise HTTPException(404, f"image {image_id} does not exist")
     group_runs = ctx.repository.service.runs_for_group(rec.group_id) if rec.group_id else []
-    return _render(request, "image.html", page="images", image=_images.image_out(rec),
-                   has_png=bool(rec.png_path) and Path(rec.png_path or "").is_file(),
-                   sources=ctx.repository.images.sources(image_id)[:50], group_runs=group_runs)
+    return _render(
+        request,
+        "image.html",
+        page="images",
+        image=_images.image_out(rec),
+        has_png=bool(rec.png_path) and Path(rec.png_path or "").is_file(),
+        sources=ctx.repository.images.sources(image_id)[:50],
+        group_runs=group_runs,
+    )
 
 
 @router.get("/calibration")
 def calibration_page(request: Request, ctx: Ctx) -> HTMLResponse:
     """Calibration sets, their validity windows, and plots of their tables."""
     sets = ctx.repository.calibration.list_sets(limit=200)
-    bars = [svg.Bar(f"{s.calibrator} {s.transit_time:%m-%d %H:%M}", s.valid_from, s.valid_to,
-                    "st-completed" if s.status == "valid" else "st-failed",
-                    f"{s.set_id} ({s.calibrator}, {s.status}): {s.valid_from:%H:%M} to "
-                    f"{s.valid_to:%H:%M} UTC, transit {s.transit_time:%H:%M}")
-            for s in reversed(sets[:40])]
-    return _render(request, "calibration.html", page="calibration", sets=sets,
-                   windows=svg.validity_windows(bars),
-                   on_disk=lambda p: Path(p).exists())
+    bars = [
+        svg.Bar(
+            f"{s.calibrator} {s.transit_time:%m-%d %H:%M}",
+            s.valid_from,
+            s.valid_to,
+            "st-completed" if s.status == "valid" else "st-failed",
+            f"{s.set_id} ({s.calibrator}, {s.status}): {s.valid_from:%H:%M} to "
+            f"{s.valid_to:%H:%M} UTC, transit {s.transit_time:%H:%M}",
+        )
+        for s in reversed(sets[:40])
+    ]
+    return _render(
+        request,
+        "calibration.html",
+        page="calibration",
+        sets=sets,
+        windows=svg.validity_windows(bars),
+        on_disk=lambda p: Path(p).exists(),
+    )
 
 
 @router.get("/sources")
-def sources_page(request: Request, ctx: Ctx, candidates: bool = False,
-                 offset: int = Query(0, ge=0)) -> HTMLResponse:
+def sources_page(
+    request: Request, ctx: Ctx, candidates: bool = False, offset: int = Query(0, ge=0)
+) -> HTMLResponse:
     """List monitored sources and their variability metrics."""
     found = ctx.repository.sources.list(candidates_only=candidates, limit=101, offset=offset)
-    return _render(request, "sources.html", page="sources", sources=found[:100],
-                   has_more=len(found) > 100, offset=offset, candidates=candidates)
+    return _render(
+        request,
+        "sources.html",
+        page="sources",
+        sources=found[:100],
+        has_more=len(found) > 100,
+        offset=offset,
+        candidates=candidates,
+    )
 
 
 @router.get("/sources/{source_id}")
@@ -293,19 +378,32 @@ def source_page(request: Request, ctx: Ctx, source_id: Id) -> HTMLResponse:
     src = ctx.repository.sources.get(source_id)
     if src is None:
         raise HTTPException(404, f"source {source_id} does not exist")
-    return _render(request, "source.html", page="sources", source=src,
-                   points=ctx.repository.sources.lightcurve(source_id))
+    return _render(
+        request,
+        "source.html",
+        page="sources",
+        source=src,
+        points=ctx.repository.sources.lightcurve(source_id),
+    )
 
 
 @router.get("/api")
 def api_page(request: Request, ctx: Ctx) -> HTMLResponse:
     """List the REST operations (from the OpenAPI schema), without any CDN asset."""
     schema = request.app.openapi()
-    operations = [(method.upper(), path, op.get("summary", ""))
-                  for path, ops in schema["paths"].items() for method, op in ops.items()]
-    return _render(request, "api.html", page="api", operations=operations,
-                   version=schema["info"]["version"],
-                   write_enabled=bool(ctx.settings.api.api_key_sha256))
+    operations = [
+        (method.upper(), path, op.get("summary", ""))
+        for path, ops in schema["paths"].items()
+        for method, op in ops.items()
+    ]
+    return _render(
+        request,
+        "api.html",
+        page="api",
+        operations=operations,
+        version=schema["info"]["version"],
+        write_enabled=bool(ctx.settings.api.api_key_sha256),
+    )
 
 
 def mount(app: FastAPI) -> None:

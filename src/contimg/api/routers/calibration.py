@@ -20,13 +20,16 @@ router = APIRouter(tags=["products"])
 @router.get("/caltables", response_model=list[CalSetOut])
 def list_sets(
     ctx: Ctx,
-    status_: Annotated[str | None, Query(alias="status", max_length=32,
-                                         description="valid or rejected.")] = None,
+    status_: Annotated[
+        str | None, Query(alias="status", max_length=32, description="valid or rejected.")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=5000)] = 500,
 ) -> list[CalSetOut]:
     """Calibration sets with their tables and validity windows, newest transit first."""
-    return [CalSetOut.from_record(s)
-            for s in ctx.repository.calibration.list_sets(status=status_, limit=limit)]
+    return [
+        CalSetOut.from_record(s)
+        for s in ctx.repository.calibration.list_sets(status=status_, limit=limit)
+    ]
 
 
 @router.get("/caltables/{set_id}", response_model=CalSetOut, responses={404: {}})
@@ -38,13 +41,16 @@ def get_set(ctx: Ctx, set_id: str) -> CalSetOut:
     return CalSetOut.from_record(found)
 
 
-@router.get("/caltables/{set_id}/tables/{index}/plot.png", response_class=Response,
-            responses={200: {"content": {"image/png": {}}},
-                       404: {"description": "Unknown set or table, or the table is gone."},
-                       422: {"description": "The table cannot be plotted."}})
-async def plot_table(
-    ctx: Ctx, set_id: str, index: Annotated[int, Path(ge=0, le=1000)]
-) -> Response:
+@router.get(
+    "/caltables/{set_id}/tables/{index}/plot.png",
+    response_class=Response,
+    responses={
+        200: {"content": {"image/png": {}}},
+        404: {"description": "Unknown set or table, or the table is gone."},
+        422: {"description": "The table cannot be plotted."},
+    },
+)
+async def plot_table(ctx: Ctx, set_id: str, index: Annotated[int, Path(ge=0, le=1000)]) -> Response:
     """Amplitude and phase of a registered caltable's solutions (bandpass or gain), as PNG."""
     found = ctx.repository.calibration.get_set(set_id)
     if found is None:

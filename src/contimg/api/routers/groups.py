@@ -25,8 +25,12 @@ def list_groups(
 ) -> Page[GroupOut]:
     """Subband groups, oldest first by first file timestamp."""
     found = ctx.repository.groups.list_groups(state=state, limit=limit + 1, offset=offset)
-    return Page[GroupOut](items=[GroupOut.model_validate(g) for g in found[:limit]],
-                          limit=limit, offset=offset, has_more=len(found) > limit)
+    return Page[GroupOut](
+        items=[GroupOut.model_validate(g) for g in found[:limit]],
+        limit=limit,
+        offset=offset,
+        has_more=len(found) > limit,
+    )
 
 
 @router.get("/groups/{group_id}", response_model=GroupOut, responses={404: {}})
@@ -47,8 +51,11 @@ def list_ms(
     offset: Offset = 0,
 ) -> Page[MsOut]:
     """List converted Measurement Sets, oldest first by mid time."""
-    found = ctx.repository.ms.list_ms(status=status, group_id=group_id, limit=limit + 1,
-                                      offset=offset)
-    items = [MsOut.model_validate({**vars(m), "path": str(m.path), "meta": dict(m.meta)})
-             for m in found[:limit]]
+    found = ctx.repository.ms.list_ms(
+        status=status, group_id=group_id, limit=limit + 1, offset=offset
+    )
+    items = [
+        MsOut.model_validate({**vars(m), "path": str(m.path), "meta": dict(m.meta)})
+        for m in found[:limit]
+    ]
     return Page[MsOut](items=items, limit=limit, offset=offset, has_more=len(found) > limit)

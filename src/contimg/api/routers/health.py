@@ -47,11 +47,20 @@ def health_of(ctx: ApiContext) -> HealthOut:
         db_error = f"{type(exc).__name__}: {exc}"
     ok = db_error is None and (free is None or free >= MIN_FREE_BYTES)
     return HealthOut(
-        status="ok" if ok else "degraded", database_ok=db_error is None,
-        database_error=db_error, workdir=str(workdir), disk_free_bytes=free,
-        disk_total_bytes=total, watcher_heartbeat=heartbeat, watchers_live=watchers,
-        queue_depth=depth, queue=queue, runs_active=active, worker_busy=ctx.worker.busy,
-        write_enabled=bool(ctx.settings.api.api_key_sha256))
+        status="ok" if ok else "degraded",
+        database_ok=db_error is None,
+        database_error=db_error,
+        workdir=str(workdir),
+        disk_free_bytes=free,
+        disk_total_bytes=total,
+        watcher_heartbeat=heartbeat,
+        watchers_live=watchers,
+        queue_depth=depth,
+        queue=queue,
+        runs_active=active,
+        worker_busy=ctx.worker.busy,
+        write_enabled=bool(ctx.settings.api.api_key_sha256),
+    )
 
 
 @router.get("/health", response_model=HealthOut)

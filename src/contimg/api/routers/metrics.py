@@ -39,36 +39,47 @@ class DatabaseCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         """Yield the gauges and the recorded stage-duration histogram."""
         counts = _queries.count_runs_by_status(self.repository)
-        runs = GaugeMetricFamily("contimg_runs", "Runs recorded in the database, by status.",
-                                 labels=["status"])
+        runs = GaugeMetricFamily(
+            "contimg_runs", "Runs recorded in the database, by status.", labels=["status"]
+        )
         for status in RunStatus:
             runs.add_metric([status.value], counts.get(status.value, 0))
         yield runs
-        yield GaugeMetricFamily("contimg_groups_waiting",
-                                "Complete subband groups waiting to be processed.",
-                                value=_queries.count_groups_waiting(self.repository))
+        yield GaugeMetricFamily(
+            "contimg_groups_waiting",
+            "Complete subband groups waiting to be processed.",
+            value=_queries.count_groups_waiting(self.repository),
+        )
         summary = self.repository.service.queue_summary()
-        queue = GaugeMetricFamily("contimg_service_groups",
-                                  "Groups planned by the streaming service, by state.",
-                                  labels=["state"])
+        queue = GaugeMetricFamily(
+            "contimg_service_groups",
+            "Groups planned by the streaming service, by state.",
+            labels=["state"],
+        )
         for state, n in vars(summary).items():
             queue.add_metric([state], n)
         yield queue
         heartbeat = self.repository.service.last_heartbeat()
-        beat = GaugeMetricFamily("contimg_watcher_heartbeat_age_seconds",
-                                 "Seconds since a live `contimg watch` last beat (NaN: none).")
-        beat.add_metric([], (datetime.now(UTC) - heartbeat).total_seconds() if heartbeat
-                        else float("nan"))
+        beat = GaugeMetricFamily(
+            "contimg_watcher_heartbeat_age_seconds",
+            "Seconds since a live `contimg watch` last beat (NaN: none).",
+        )
+        beat.add_metric(
+            [], (datetime.now(UTC) - heartbeat).total_seconds() if heartbeat else float("nan")
+        )
         yield beat
         last = _queries.last_product_time(self.repository, "images")
-        age = GaugeMetricFamily("contimg_last_image_age_seconds",
-                                "Seconds since the newest image was registered (NaN: none).")
+        age = GaugeMetricFamily(
+            "contimg_last_image_age_seconds",
+            "Seconds since the newest image was registered (NaN: none).",
+        )
         age.add_metric([], (datetime.now(UTC) - last).total_seconds() if last else float("nan"))
         yield age
         hist = HistogramMetricFamily(
             "contimg_recorded_stage_duration_seconds",
             "Durations of every stage attempt recorded in the database.",
-            labels=["workflow", "stage", "status"])
+            labels=["workflow", "stage", "status"],
+        )
         for h in _queries.stage_duration_buckets(self.repository, _BOUNDS):
             buckets = [(str(float(b)), n) for b, n in zip(_BOUNDS, h.buckets, strict=True)]
             buckets.append(("+Inf", h.count))
@@ -83,11 +94,17 @@ def database_registry(repository: SqlStateRepository) -> CollectorRegistry:
     return registry
 
 
-@router.get("/metrics", response_class=Response,
-            responses={200: {"content": {CONTENT_TYPE_LATEST: {}},
-                             "description": "Prometheus text exposition format."}})
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={
+        200: {
+            "content": {CONTENT_TYPE_LATEST: {}},
+            "description": "Prometheus text exposition format.",
+        }
+    },
+)
 def metrics(request: Request) -> Response:
     """Engine metrics of this process plus pipeline figures read from the database."""
-    body = generate_latest(engine_metrics.REGISTRY) + generate_latest(
-        request.app.state.db_metrics)
+    body = generate_latest(engine_metrics.REGISTRY) + generate_latest(request.app.state.db_metrics)
     return Response(body, media_type=CONTENT_TYPE_LATEST)

@@ -42,8 +42,16 @@ def stage_summaries(attempts: list[Any]) -> list[StageSummaryOut]:
     """One summary per stage (last attempt's status, real attempts, summed duration)."""
     rows: dict[str, dict[str, Any]] = {}
     for a in attempts:
-        row = rows.setdefault(a.stage, {"stage": a.stage, "attempts": 0, "duration_s": 0.0,
-                                        "error": None, "skip_reason": None})
+        row = rows.setdefault(
+            a.stage,
+            {
+                "stage": a.stage,
+                "attempts": 0,
+                "duration_s": 0.0,
+                "error": None,
+                "skip_reason": None,
+            },
+        )
         row["status"] = a.status.value
         row["attempts"] += a.attempt > 0
         row["duration_s"] += a.duration_s or 0.0
@@ -65,10 +73,12 @@ def _run_or_404(ctx: ApiContext, run_id: int) -> Any:
 @router.get("/runs", response_model=Page[RunOut])
 def list_runs(
     ctx: Ctx,
-    status_: Annotated[RunStatus | None, Query(alias="status",
-                                               description="Only runs in this status.")] = None,
-    workflow: Annotated[str | None, Query(max_length=200,
-                                          description="Only runs of this workflow.")] = None,
+    status_: Annotated[
+        RunStatus | None, Query(alias="status", description="Only runs in this status.")
+    ] = None,
+    workflow: Annotated[
+        str | None, Query(max_length=200, description="Only runs of this workflow.")
+    ] = None,
     since: Annotated[datetime | None, Query(description="Created at or after (ISO 8601).")] = None,
     until: Annotated[datetime | None, Query(description="Created before (ISO 8601).")] = None,
     limit: Limit = 50,
@@ -76,16 +86,23 @@ def list_runs(
 ) -> Page[RunOut]:
     """List runs, newest first; filter by status, workflow and creation time."""
     since, until = _aware(since, "since"), _aware(until, "until")
-    found = ctx.repository.list_runs(status=status_, workflow=workflow, since=since, until=until,
-                                     limit=limit + 1, offset=offset)
-    return Page[RunOut](items=[RunOut.from_record(r) for r in found[:limit]], limit=limit,
-                        offset=offset, has_more=len(found) > limit)
+    found = ctx.repository.list_runs(
+        status=status_, workflow=workflow, since=since, until=until, limit=limit + 1, offset=offset
+    )
+    return Page[RunOut](
+        items=[RunOut.from_record(r) for r in found[:limit]],
+        limit=limit,
+        offset=offset,
+        has_more=len(found) > limit,
+    )
 
 
 def _aware(value: datetime | None, name: str) -> datetime | None:
     if value is not None and value.tzinfo is None:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
-                            f"{name}: give a timezone (e.g. 2026-01-01T00:00:00Z)")
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            f"{name}: give a timezone (e.g. 2026-01-01T00:00:00Z)",
+        )
     return value
 
 
@@ -94,27 +111,35 @@ def get_run(ctx: Ctx, run_id: Id) -> RunDetailOut:
     """One run with a summary per stage and every attempt (timings, errors, tracebacks)."""
     run = _run_or_404(ctx, run_id)
     attempts = ctx.repository.list_attempts(run_id)
-    return RunDetailOut(run=RunOut.from_record(run), stages=stage_summaries(attempts),
-                        attempts=[AttemptOut.from_record(a) for a in attempts])
+    return RunDetailOut(
+        run=RunOut.from_record(run),
+        stages=stage_summaries(attempts),
+        attempts=[AttemptOut.from_record(a) for a in attempts],
+    )
 
 
 @router.get("/runs/{run_id}/logs", response_model=Page[LogOut], responses={404: {}})
 def get_logs(
     ctx: Ctx,
     run_id: Id,
-    level: Annotated[str | None, Query(max_length=16,
-                                       description="Only this level (info, warning, error...)."
-                                       )] = None,
+    level: Annotated[
+        str | None, Query(max_length=16, description="Only this level (info, warning, error...).")
+    ] = None,
     stage: Annotated[str | None, Query(max_length=200, description="Only this stage.")] = None,
     limit: Limit = 200,
     offset: Offset = 0,
 ) -> Page[LogOut]:
     """List a run's structured log records, oldest first; filter by level and stage."""
     _run_or_404(ctx, run_id)
-    found = ctx.repository.list_logs(run_id, level=level.lower() if level else None, stage=stage,
-                                     limit=limit + 1, offset=offset)
-    return Page[LogOut](items=[LogOut.from_record(r) for r in found[:limit]], limit=limit,
-                        offset=offset, has_more=len(found) > limit)
+    found = ctx.repository.list_logs(
+        run_id, level=level.lower() if level else None, stage=stage, limit=limit + 1, offset=offset
+    )
+    return Page[LogOut](
+        items=[LogOut.from_record(r) for r in found[:limit]],
+        limit=limit,
+        offset=offset,
+        has_more=len(found) > limit,
+    )
 
 
 @router.get("/workflows", response_model=list[WorkflowOut])
@@ -123,9 +148,14 @@ def list_workflows(ctx: Ctx) -> list[WorkflowOut]:
     out = []
     for name in sorted(WORKFLOWS):
         wf = get_workflow(name, ctx.settings)
-        out.append(WorkflowOut(name=name, description=wf.description or "",
-                               inputs=sorted(wf.inputs),
-                               stages=[s.name for s in wf.stages]))
+        out.append(
+            WorkflowOut(
+                name=name,
+                description=wf.description or "",
+                inputs=sorted(wf.inputs),
+                stages=[s.name for s in wf.stages],
+            )
+        )
     return out
 
 
@@ -145,8 +175,10 @@ def run_settings(ctx: ApiContext, overrides: dict[str, Any]) -> Settings:
         return ctx.settings
     for key in overrides:
         if key.startswith("api."):
-            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
-                                f"{key}: the api section cannot be overridden per run")
+            raise HTTPException(
+                status.HTTP_422_UNPROCESSABLE_CONTENT,
+                f"{key}: the api section cannot be overridden per run",
+            )
     base = {k: v for k, v in effective_values(ctx.settings).items() if v is not None}
     try:
         return load_settings(None, overrides={**base, **overrides}, environ={}).settings
@@ -161,9 +193,11 @@ def _inputs(body: RunSubmission, declared: dict[str, Any]) -> dict[str, Any]:
             continue
         names = [n for n in declared if n == given or n.startswith(f"{given}_")]
         if len(names) != 1:
-            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
-                                f"{given}: workflow {body.workflow!r} takes no {given} input "
-                                f"(its inputs: {', '.join(sorted(declared)) or 'none'})")
+            raise HTTPException(
+                status.HTTP_422_UNPROCESSABLE_CONTENT,
+                f"{given}: workflow {body.workflow!r} takes no {given} input "
+                f"(its inputs: {', '.join(sorted(declared)) or 'none'})",
+            )
         inputs[names[0]] = value
     return inputs
 
@@ -176,38 +210,56 @@ def _submit(ctx: ApiContext, workflow_name: str, settings: Settings, **kwargs: A
         return SubmittedRun(run_id=None, status="queued", url="/api/v1/runs?status=pending")
     except (ContimgError, ConfigError) as exc:
         code = getattr(exc, "exit_code", 2)
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT if code == 2
-                            else status.HTTP_409_CONFLICT, str(exc)) from None
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT if code == 2 else status.HTTP_409_CONFLICT,
+            str(exc),
+        ) from None
     except (TypeError, ValueError) as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
-                            f"inputs: {exc}") from None
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"inputs: {exc}") from None
     return SubmittedRun(run_id=run_id, status="submitted", url=f"/api/v1/runs/{run_id}")
 
 
-@router.post("/runs", response_model=SubmittedRun, status_code=status.HTTP_202_ACCEPTED,
-             dependencies=_WRITE,
-             responses={**_WRITE_RESPONSES,
-                        422: {"description": "Unknown workflow, bad inputs or overrides."}})
+@router.post(
+    "/runs",
+    response_model=SubmittedRun,
+    status_code=status.HTTP_202_ACCEPTED,
+    dependencies=_WRITE,
+    responses={
+        **_WRITE_RESPONSES,
+        422: {"description": "Unknown workflow, bad inputs or overrides."},
+    },
+)
 def submit_run(ctx: Ctx, body: RunSubmission) -> SubmittedRun:
     """Run a workflow on a group, an MS or explicit inputs, in the background worker."""
     settings = run_settings(ctx, body.overrides)
     if body.workflow not in WORKFLOWS:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
-                            f"workflow: unknown {body.workflow!r}; known: "
-                            f"{', '.join(sorted(WORKFLOWS))}")
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            f"workflow: unknown {body.workflow!r}; known: {', '.join(sorted(WORKFLOWS))}",
+        )
     declared = dict(get_workflow(body.workflow, settings).inputs)
     inputs = _inputs(body, declared)
     return _submit(ctx, body.workflow, settings, inputs=inputs)
 
 
-@router.post("/runs/{run_id}/retry", response_model=SubmittedRun,
-             status_code=status.HTTP_202_ACCEPTED, dependencies=_WRITE,
-             responses={**_WRITE_RESPONSES, 404: {}, 409: {"description": "Run still running."},
-                        422: {"description": "The run's workflow is no longer registered."}})
+@router.post(
+    "/runs/{run_id}/retry",
+    response_model=SubmittedRun,
+    status_code=status.HTTP_202_ACCEPTED,
+    dependencies=_WRITE,
+    responses={
+        **_WRITE_RESPONSES,
+        404: {},
+        409: {"description": "Run still running."},
+        422: {"description": "The run's workflow is no longer registered."},
+    },
+)
 def retry_run(ctx: Ctx, run_id: Id) -> SubmittedRun:
     """Run a finished run's workflow again from scratch on the same inputs (a new run)."""
     old = _run_or_404(ctx, run_id)
     if not old.status.finished:
-        raise HTTPException(status.HTTP_409_CONFLICT,
-                            f"run {run_id} is still {old.status.value}; retry it when it ends")
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            f"run {run_id} is still {old.status.value}; retry it when it ends",
+        )
     return _submit(ctx, old.workflow, ctx.settings, retry_of=run_id)

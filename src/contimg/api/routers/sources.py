@@ -25,10 +25,15 @@ def list_sources(
     offset: Offset = 0,
 ) -> Page[SourceOut]:
     """List monitored sources, candidates and highest eta first."""
-    found = ctx.repository.sources.list(candidates_only=candidates_only, limit=limit + 1,
-                                        offset=offset)
-    return Page[SourceOut](items=[SourceOut.model_validate(s) for s in found[:limit]],
-                           limit=limit, offset=offset, has_more=len(found) > limit)
+    found = ctx.repository.sources.list(
+        candidates_only=candidates_only, limit=limit + 1, offset=offset
+    )
+    return Page[SourceOut](
+        items=[SourceOut.model_validate(s) for s in found[:limit]],
+        limit=limit,
+        offset=offset,
+        has_more=len(found) > limit,
+    )
 
 
 def _source(ctx: Ctx, source_id: int) -> SourceOut:
@@ -44,22 +49,31 @@ def get_source(ctx: Ctx, source_id: Id) -> SourceOut:
     return _source(ctx, source_id)
 
 
-@router.get("/sources/{source_id}/lightcurve", response_model=list[PhotometryOut],
-            responses={404: {}})
+@router.get(
+    "/sources/{source_id}/lightcurve", response_model=list[PhotometryOut], responses={404: {}}
+)
 def lightcurve(ctx: Ctx, source_id: Id) -> list[PhotometryOut]:
     """List a source's forced measurements in time order (upper limits included)."""
     _source(ctx, source_id)
     return [PhotometryOut.model_validate(p) for p in ctx.repository.sources.lightcurve(source_id)]
 
 
-@router.get("/sources/{source_id}/lightcurve.png", response_class=Response,
-            responses={200: {"content": {"image/png": {}}}, 404: {}})
+@router.get(
+    "/sources/{source_id}/lightcurve.png",
+    response_class=Response,
+    responses={200: {"content": {"image/png": {}}}, 404: {}},
+)
 async def lightcurve_png(ctx: Ctx, source_id: Id) -> Response:
     """Plot the light curve as a PNG."""
     src = _source(ctx, source_id)
     points = ctx.repository.sources.lightcurve(source_id)
     png = await run_in_threadpool(
-        plots.lightcurve_png, src.name, [p.time for p in points], [p.flux_jy for p in points],
-        [p.flux_err_jy for p in points], [p.upper_limit for p in points],
-        [p.limit_jy for p in points])
+        plots.lightcurve_png,
+        src.name,
+        [p.time for p in points],
+        [p.flux_jy for p in points],
+        [p.flux_err_jy for p in points],
+        [p.upper_limit for p in points],
+        [p.limit_jy for p in points],
+    )
     return Response(png, media_type="image/png")
