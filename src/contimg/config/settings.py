@@ -310,11 +310,10 @@ class ImagingSettings(_Section):
     auto_threshold: float = Field(1.0, gt=0, description="Auto-threshold for cleaning, sigma.")
     threads: int = Field(2, ge=1, description="Imager threads.")
     memory_gb: float = Field(8.0, gt=0, description="Imager memory limit, GB.")
-    # 4 x 244 kHz at 1.4 GHz smears a source at the field edge (1.75 deg) radially by
-    # (0.98 MHz / 1400 MHz) x 6300" = 4.4", well inside the ~38" minor axis of the beam,
-    # and WSClean grids 4 times fewer visibilities
+    # A count, not a width: 4 x 244 kHz (full scale) smears the field edge by only 4.4",
+    # but 4 x 2.9 MHz (test-scale channels) by 30"; so averaging is asked for per deployment.
     channel_average: int = Field(
-        4,
+        1,
         ge=1,
         description=(
             "Average this many channels before gridding (time follows gridded visibilities)."
@@ -436,8 +435,10 @@ class PhotometrySettings(_Section):
     annulus_outer_beams: float = Field(
         8.0, gt=0, description="Outer radius (beam FWHM) of the local-rms annulus."
     )
+    # Epoch-to-epoch flux scale (calibration transfer, primary-beam model across the drift)
+    # varies by a few per cent; without this floor bright steady sources look variable.
     flux_scale_error_frac: float = Field(
-        0.0, ge=0, description="Fractional flux-scale error added in quadrature."
+        0.03, ge=0, description="Fractional flux-scale error added in quadrature."
     )
     monitor_first_epochs: int = Field(
         0, ge=0, description="Also monitor sources found in the first N images (0: off)."

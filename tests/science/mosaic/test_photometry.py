@@ -21,6 +21,9 @@ from contimg.science.skymodel import Source, write_sky_model
 
 RA0 = 210.0
 
+#: Statistical errors only (no flux-scale floor), for the tests about the fit's error.
+STATISTICAL = PhotometrySettings(flux_scale_error_frac=0.0)
+
 
 def _offset(d_east: float, d_north: float) -> tuple[float, float]:
     return RA0 + d_east / math.cos(math.radians(DEC)), DEC + d_north
@@ -36,7 +39,7 @@ def test_bright_sources_recovered_and_errors_match_scatter(tmp_path: Path) -> No
     ]
     rms = 0.002
     pbcor, _ = synth_image(tmp_path, "one", ra0=RA0, sources=bright, rms_jy=rms, seed=3)
-    phot = forced_photometry(pbcor, [*bright, *empty])
+    phot = forced_photometry(pbcor, [*bright, *empty], settings=STATISTICAL)
     assert phot.beam.bmaj_deg == pytest.approx(BEAM[0])
     assert not phot.outside
     by_name = {m.name: m for m in phot.measurements}
@@ -81,7 +84,9 @@ def test_noise_map_gives_local_rms(tmp_path: Path) -> None:
     with fits.open(pbcor) as hdul:
         noise = fits.PrimaryHDU(np.full_like(hdul[0].data, 0.0025), hdul[0].header)
     noise.writeto(tmp_path / "noise.fits")
-    m = forced_photometry(pbcor, [src], noise_path=tmp_path / "noise.fits").measurements[0]
+    m = forced_photometry(
+        pbcor, [src], noise_path=tmp_path / "noise.fits", settings=STATISTICAL
+    ).measurements[0]
     assert m.local_rms_jy == pytest.approx(0.0025)
     # Condon's error is the floor; the fit over beam-correlated pixels scatters a bit more.
     condon = condon_peak_error(0.0025, bmaj_deg=BEAM[0], bmin_deg=BEAM[1])

@@ -10,7 +10,7 @@ from astropy.io import fits
 from tests.science.image._simms import Source, build_ms
 from tests.science.mosaic._mosaic_synth import RA_STEP
 
-from contimg.config.settings import ImagingSettings
+from contimg.config.settings import ImagingSettings, PhotometrySettings
 from contimg.science.image import ImageProducts, make_image
 from contimg.science.mosaic import MosaicInput, make_mosaic
 from contimg.science.photometry import forced_photometry
@@ -27,6 +27,9 @@ SKY = [
     Source("second", LST0 + RA_STEP + 0.3, 54.85, 1.0, -0.7),
 ]
 PARAMS = ImagingSettings(fov_deg=3.0, niter=5000, qa_max_rms_jy=0.02, qa_min_dynamic_range=50)
+
+#: Statistical errors only (no flux-scale floor): the mosaic's error must beat each input's.
+STATISTICAL = PhotometrySettings(flux_scale_error_frac=0.0)
 
 
 @pytest.fixture(scope="module")
@@ -58,12 +61,17 @@ def test_real_mosaic_recovers_fluxes(
     assert product.qa.flux_ratio == pytest.approx(1.0, abs=0.05)
     assert product.qa.noise_ratio == pytest.approx(1.0, abs=0.2)  # image-QA rms is honest
     assert product.qa.passed
-    phot = forced_photometry(product.mosaic_path, SKY, noise_path=product.noise_path)
+    phot = forced_photometry(
+        product.mosaic_path, SKY, noise_path=product.noise_path, settings=STATISTICAL
+    )
     for m in phot.measurements:
         truth = next(s for s in SKY if s.name == m.name).flux_at(freq)
         assert m.flux_jy == pytest.approx(truth, rel=0.05), m.name
     # The source between the pointings is measured in both images and agrees.
-    singles = [forced_photometry(p.pbcor, [SKY[0]]).measurements[0] for p, _ in two_groups]
+    singles = [
+        forced_photometry(p.pbcor, [SKY[0]], settings=STATISTICAL).measurements[0]
+        for p, _ in two_groups
+    ]
     assert singles[0].flux_jy == pytest.approx(singles[1].flux_jy, rel=0.05)
     mosaic_mid = next(m for m in phot.measurements if m.name == "mid")
     assert mosaic_mid.flux_err_jy < min(s.flux_err_jy for s in singles)
