@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import ast
 import functools
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -125,8 +126,12 @@ def current_revisions(conn: Connection) -> frozenset[str]:
     return frozenset(rows)
 
 
-def upgrade_engine(engine: Engine) -> tuple[str, ...]:
+def upgrade_engine(engine: Engine, *, attempts: int = 5) -> tuple[str, ...]:
     """Upgrade the database behind ``engine`` to every head; cheap when already there.
+
+    On SQLite, processes opening one fresh file at once race for the WAL switch and
+    the first write; SQLite answers some of those races with "database is locked" at
+    once, without waiting its busy timeout, so such an attempt is repeated.
 
     Returns
     -------
@@ -139,6 +144,17 @@ def upgrade_engine(engine: Engine) -> tuple[str, ...]:
         If the database records a revision this code does not know (it was
         migrated by a newer contimg).
     """
+    for attempt in range(1, attempts):
+        try:
+            return _upgrade_once(engine)
+        except sa.exc.OperationalError as exc:
+            if engine.dialect.name != "sqlite" or "database is locked" not in str(exc):
+                raise
+            time.sleep(0.1 * attempt)
+    return _upgrade_once(engine)
+
+
+def _upgrade_once(engine: Engine) -> tuple[str, ...]:
     heads = head_revisions()
     with engine.connect() as conn:
         current = current_revisions(conn)
