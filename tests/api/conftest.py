@@ -108,6 +108,8 @@ def filled(tmp_path_factory: pytest.TempPathFactory) -> Filled:
             "0834+555",
             "--sources",
             str(sky),
+            "--workdir",
+            str(settings.paths.workdir),
         ],
     )
     reset_logging()

@@ -43,11 +43,18 @@ DEMO_MARKER = ".contimg-demo"
 _FEED_GAPS = {"test": (0.02, 0.5), "small": (0.05, 1.0), "full": (0.2, 5.0)}
 
 
+def _holds_data(workdir: Path) -> bool:
+    """Whether the directory holds files other than logs (a database, data, products)."""
+    return any(
+        p.is_file() and p.relative_to(workdir).parts[0] != "logs" for p in workdir.rglob("*")
+    )
+
+
 def _prepare_workdir(workdir: Path) -> None:
-    if workdir.exists() and any(workdir.iterdir()):
+    if workdir.exists() and _holds_data(workdir):
         if not (workdir / DEMO_MARKER).exists():
             raise fail_usage(
-                f"{workdir} is not empty and was not made by `contimg demo`; "
+                f"{workdir} holds data that `contimg demo` did not make; "
                 "choose another --workdir"
             )
         shutil.rmtree(workdir)
