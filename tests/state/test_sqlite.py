@@ -1,17 +1,22 @@
-"""SQLite specifics: pragmas on every connection, several processes on one file."""
+"""SQLite specifics: pragmas on every connection, several processes on one file, attempt writes."""
 
 from __future__ import annotations
 
+import dataclasses
 import multiprocessing
+import sqlite3
 from concurrent.futures import ProcessPoolExecutor
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 from tests.state._workers import CLAIM_ITEMS, claim_items, write_runs
 
-from contimg.state import open_repository
+from contimg.state import StageStatus, open_repository
 from contimg.state._engine import SQLITE_BUSY_TIMEOUT_MS
 from contimg.state._migrate import current_revisions, head_revisions
+from contimg.state.schema import stage_executions
 
 
 def _pragmas(conn: sa.Connection) -> dict[str, object]:
@@ -109,3 +114,93 @@ def test_claims_across_processes_are_exactly_once(tmp_path: Path) -> None:
         owners = dict(conn.execute(sa.select(CLAIM_ITEMS.c.id, CLAIM_ITEMS.c.owner)).all())
     assert all(owners[i] == "p0" for i in got[0])
     assert all(owners[i] == "p1" for i in got[1])
+
+
+def test_attempt_writes_store_the_same_text_as_the_core_path(tmp_path: Path) -> None:
+    """start/finish_attempt bypass SQLAlchemy on SQLite; the stored text must not change."""
+    se = stage_executions
+    start = datetime(2026, 3, 4, 5, 6, 7, tzinfo=timezone(timedelta(hours=-7)))  # 0 us
+    end = datetime(2026, 3, 4, 12, 6, 9, 120, tzinfo=UTC)
+    outputs = {"ms": tmp_path / "a.ms", "flux": 1e20, "n": [1, 2.5, None], "s": "é"}
+    with open_repository(f"sqlite:///{tmp_path / 'c.sqlite3'}") as repo:
+        run = repo.create_run("w", trigger="t", inputs={})
+        fast = repo.start_attempt(
+            run.id, "image", attempt=2, run_key="k", executor="inline", started_at=start
+        )
+        repo.finish_attempt(
+            fast.id,
+            status=StageStatus.COMPLETED,
+            ended_at=end,
+            duration_s=0.25,
+            cpu_s=0.125,
+            peak_rss_bytes=2**40,
+            input_bytes=3,
+            output_bytes=4,
+            outputs=outputs,
+            error_message="ünïcode",
+        )
+        with repo.write() as conn:  # the same row through SQLAlchemy Core
+            (core_id,) = conn.execute(
+                sa.insert(se),
+                {
+                    "run_id": run.id,
+                    "stage": "image",
+                    "attempt": 2,
+                    "status": "running",
+                    "run_key": "k",
+                    "executor": "inline",
+                    "started_at": start,
+                    "outputs": {},
+                },
+            ).inserted_primary_key
+            conn.execute(
+                sa.update(se).where(se.c.id == core_id),
+                {
+                    "status": "completed",
+                    "ended_at": end,
+                    "duration_s": 0.25,
+                    "cpu_s": 0.125,
+                    "peak_rss_bytes": 2**40,
+                    "input_bytes": 3,
+                    "output_bytes": 4,
+                    "outputs": outputs,
+                    "error_message": "ünïcode",
+                },
+            )
+        with repo.read() as conn:
+            rows = conn.exec_driver_sql(
+                "SELECT * FROM stage_executions ORDER BY id"  # raw text, no type processing
+            ).all()
+        records = repo.list_attempts(run.id)
+    assert [r[1:] for r in rows[:1]] == [r[1:] for r in rows[1:]]
+    assert rows[0].started_at == "2026-03-04 12:06:07.000000"
+    assert records[0] == dataclasses.replace(records[1], id=fast.id)
+    assert (records[0].started_at, records[0].ended_at) == (start, end)
+
+
+def test_attempt_writes_are_committed_and_errors_release_the_connection(tmp_path: Path) -> None:
+    path = tmp_path / "c.sqlite3"
+    now = datetime.now(UTC)
+    with open_repository(f"sqlite:///{path}") as repo:
+        run = repo.create_run("w", trigger="t", inputs={})
+        att = repo.start_attempt(
+            run.id, "s", attempt=1, run_key=None, executor=None, started_at=now
+        )
+        other = sqlite3.connect(path)  # another connection sees it at once: committed
+        try:
+            assert other.execute("SELECT status FROM stage_executions").fetchall() == [("running",)]
+            with pytest.raises(sa.exc.IntegrityError):  # unknown run: foreign key
+                repo.start_attempt(999, "s", attempt=1, run_key=None, executor=None, started_at=now)
+            with pytest.raises(ValueError, match="naive"):
+                repo.finish_attempt(
+                    att.id, status=StageStatus.COMPLETED, ended_at=now.replace(tzinfo=None)
+                )
+            # the failed transaction was rolled back: the write lock is free
+            other.execute("BEGIN IMMEDIATE")
+            other.execute("ROLLBACK")
+            repo.finish_attempt(att.id, status=StageStatus.COMPLETED, ended_at=now)
+            assert other.execute("SELECT status FROM stage_executions").fetchall() == [
+                ("completed",)
+            ]
+        finally:
+            other.close()

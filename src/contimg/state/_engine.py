@@ -6,7 +6,11 @@ Everything backend-specific about connections lives here:
   (``postgresql+psycopg``); ``sqlite:///:memory:`` (or ``sqlite://``) is the
   in-memory twin.
 - SQLite pragmas on *every* new connection: WAL, ``synchronous=NORMAL``,
-  ``busy_timeout``, ``foreign_keys=ON``.
+  ``busy_timeout``, ``foreign_keys=ON``. Under WAL, ``synchronous=NORMAL`` makes
+  a committed transaction durable across a crash or kill of the application (what
+  resuming a run relies on: every attempt's start and end is committed before the
+  runner goes on); only a power loss or OS crash can roll back the last commits
+  (never corrupt the file), which saves an fsync per commit.
 - SQLite transactions: the pysqlite driver's own implicit ``BEGIN`` handling is
   switched off and SQLAlchemy's ``begin`` event emits ``BEGIN`` itself, so a
   write transaction can say ``BEGIN IMMEDIATE`` (take the write lock up front,
