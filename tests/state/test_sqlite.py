@@ -13,10 +13,10 @@ import pytest
 import sqlalchemy as sa
 from tests.state._workers import CLAIM_ITEMS, claim_items, write_runs
 
-from contimg.state import StageStatus, open_repository
+from contimg.state import LogRecord, StageStatus, open_repository
 from contimg.state._engine import SQLITE_BUSY_TIMEOUT_MS
 from contimg.state._migrate import current_revisions, head_revisions
-from contimg.state.schema import stage_executions
+from contimg.state.schema import log_records, stage_executions
 
 
 def _pragmas(conn: sa.Connection) -> dict[str, object]:
@@ -204,3 +204,30 @@ def test_attempt_writes_are_committed_and_errors_release_the_connection(tmp_path
             ]
         finally:
             other.close()
+
+
+def test_log_batches_store_the_same_text_as_the_core_path(tmp_path: Path) -> None:
+    when = datetime(2026, 3, 4, 5, 6, 7, 8, tzinfo=timezone(timedelta(hours=2)))
+    fields = {"ms": tmp_path / "a.ms", "x": 1.5, "s": "é", "n": None}
+    with open_repository(f"sqlite:///{tmp_path / 'c.sqlite3'}") as repo:
+        run = repo.create_run("w", trigger="t", inputs={})
+        record = LogRecord(time=when, level="info", event="e", run_id=run.id, stage="s")
+        repo.append_logs([dataclasses.replace(record, fields=fields)] * 2)
+        with repo.write() as conn:
+            conn.execute(
+                sa.insert(log_records),
+                [
+                    {
+                        "run_id": run.id,
+                        "stage": "s",
+                        "time": when,
+                        "level": "info",
+                        "event": "e",
+                        "fields": fields,
+                    }
+                ],
+            )
+        with repo.read() as conn:
+            rows = conn.exec_driver_sql("SELECT * FROM log_records ORDER BY id").all()
+    assert len({r[1:] for r in rows}) == 1
+    assert rows[0].time == "2026-03-04 03:06:07.000008"

@@ -4,16 +4,14 @@ One class for SQLite (file or ``:memory:``) and PostgreSQL. The write path is
 what the runner calls on every state change, so statements are built once at
 import time (SQLAlchemy then reuses their compiled form), records are built
 from the values just written rather than read back, and every call is one
-short transaction. On SQLite the two writes of every stage attempt (start and
-finish) skip SQLAlchemy's statement machinery altogether (see
-:class:`_SqliteAttemptWrites`).
+short transaction. On SQLite the writes made for every stage attempt (its start
+and finish, and the batches of log records) skip SQLAlchemy's statement
+machinery altogether (:mod:`contimg.state._sqlite_writes`).
 """
 
 from __future__ import annotations
 
-import functools
 import json
-import sqlite3
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -33,6 +31,7 @@ from contimg.state._images import ImageStore, SqlImageStore
 from contimg.state._ingest import GroupStore, MsStore, SqlGroupStore, SqlMsStore
 from contimg.state._migrate import upgrade_engine
 from contimg.state._service import ServiceStore, SqlServiceStore
+from contimg.state._sqlite_writes import SqliteHotWrites
 from contimg.state._variability import (
     MosaicStore,
     SourceStore,
@@ -75,106 +74,6 @@ _SELECT_COMPLETED = (
 _INSERT_LOG = sa.insert(log_records)
 
 
-def _sqlite_time(value: datetime) -> str:
-    """``value`` as UTCDateTime stores it on SQLite: naive UTC text, to the microsecond.
-
-    The format of SQLAlchemy's SQLite ``DATETIME`` (``2026-01-02 03:04:05.000000``):
-    fixed width, so text order is time order.
-    """
-    return as_utc(value).replace(tzinfo=None).isoformat(" ", "microseconds")
-
-
-class _SqliteAttemptWrites:
-    """Start and finish attempts on SQLite through the pooled DBAPI connection.
-
-    These two writes happen for every stage attempt. Through SQLAlchemy Core each
-    cost ~0.15 ms on the benchmark machine, of which SQLite's own BEGIN IMMEDIATE
-    + statement + COMMIT is ~0.03 ms: the rest is the execution context, events
-    and type processors. Here the SQL text is built once from the table, values
-    are converted as the column types would convert them (:func:`_sqlite_time`
-    for UTCDateTime, :func:`json_dumps` for JSONValue; ``tests/state/test_sqlite.py``
-    compares the stored text with what the Core path writes), and each call is
-    still one transaction, committed before it returns. A driver error is raised
-    as SQLAlchemy's wrapper (``sa.exc.IntegrityError`` ...), as the Core path does.
-    """
-
-    _START_COLUMNS = (
-        "run_id",
-        "stage",
-        "attempt",
-        "status",
-        "run_key",
-        "executor",
-        "started_at",
-        "outputs",
-    )
-
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-        table, columns = stage_executions.name, self._START_COLUMNS
-        self._insert = (
-            f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
-        )
-
-    @staticmethod
-    @functools.cache
-    def _update(columns: tuple[str, ...]) -> str:
-        # one text per set of columns given (a handful: completed, failed, crashed ...)
-        assignments = ", ".join(f"{c} = ?" for c in columns)
-        return f"UPDATE {stage_executions.name} SET {assignments} WHERE id = ?"
-
-    def _execute(self, sql: str, params: tuple[Any, ...]) -> sqlite3.Cursor:
-        """Run one statement in its own ``BEGIN IMMEDIATE`` transaction and commit it."""
-        fairy = self.engine.raw_connection()  # the pool's connection (in-memory: the only one)
-        try:
-            dbapi: sqlite3.Connection = fairy.driver_connection  # type: ignore[assignment]
-            # autocommit mode (see _engine.py): the transaction is ours to open and close
-            dbapi.execute("BEGIN IMMEDIATE")
-            try:
-                cursor = dbapi.execute(sql, params)
-                dbapi.execute("COMMIT")
-            except BaseException:
-                if dbapi.in_transaction:
-                    dbapi.execute("ROLLBACK")
-                raise
-            return cursor
-        except sqlite3.Error as exc:
-            raise sa.exc.DBAPIError.instance(sql, params, exc, sqlite3.Error) from exc
-        finally:
-            fairy.close()
-
-    def start(
-        self,
-        run_id: int,
-        stage: str,
-        attempt: int,
-        run_key: str | None,
-        executor: str | None,
-        started_at: datetime,
-    ) -> int:
-        params = (
-            run_id,
-            stage,
-            attempt,
-            StageStatus.RUNNING.value,
-            run_key,
-            executor,
-            _sqlite_time(started_at),
-            "{}",
-        )
-        attempt_id = self._execute(self._insert, params).lastrowid
-        assert attempt_id is not None
-        return attempt_id
-
-    def finish(self, attempt_id: int, values: dict[str, Any]) -> int:
-        """Update the given columns (``ended_at`` and ``outputs`` unconverted); return rowcount."""
-        values["ended_at"] = _sqlite_time(values["ended_at"])
-        if "outputs" in values:
-            values["outputs"] = json_dumps(values["outputs"])
-        sql = self._update(tuple(values))
-        return self._execute(sql, (*values.values(), attempt_id)).rowcount
-
-
 def _plain_json(value: Mapping[str, Any] | None) -> dict[str, Any]:
     """Return the value exactly as a JSON column will (Paths as str, ...)."""
     if not value:
@@ -206,7 +105,7 @@ class SqlStateRepository(SqlStore):
     def __init__(self, engine: Engine) -> None:
         super().__init__(engine)
         self._closed = False
-        self._sqlite_attempts = _SqliteAttemptWrites(engine) if self.is_sqlite else None
+        self._sqlite = SqliteHotWrites(engine) if self.is_sqlite else None
         # -- product stores: one line per area, alphabetical ---------------
         # (see the contimg.state package docstring). Example:
         # self.groups: GroupStore = SqlGroupStore(engine)
@@ -341,9 +240,9 @@ class SqlStateRepository(SqlStore):
         started_at: datetime,
     ) -> StageAttemptRecord:
         """Insert an attempt in ``running`` state and return it."""
-        if self._sqlite_attempts is not None:
+        if self._sqlite is not None:
             started_at = as_utc(started_at)
-            attempt_id = self._sqlite_attempts.start(
+            attempt_id = self._sqlite.start_attempt(
                 run_id, stage, attempt, run_key, executor, started_at
             )
             return StageAttemptRecord(
@@ -412,8 +311,8 @@ class SqlStateRepository(SqlStore):
         values.update((k, v) for k, v in optional.items() if v is not None)
         if outputs is not None:
             values["outputs"] = dict(outputs)
-        if self._sqlite_attempts is not None:
-            updated = self._sqlite_attempts.finish(attempt_id, values)
+        if self._sqlite is not None:
+            updated = self._sqlite.finish_attempt(attempt_id, values)
         else:
             with self.write() as conn:
                 updated = conn.execute(_UPDATE_ATTEMPT, {**values, "_id": attempt_id}).rowcount
@@ -479,6 +378,9 @@ class SqlStateRepository(SqlStore):
         :func:`contimg.state._engine.json_safe`).
         """
         if not records:
+            return
+        if self._sqlite is not None:
+            self._sqlite.append_logs(records)
             return
         rows = [
             {
