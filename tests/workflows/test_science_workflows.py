@@ -71,7 +71,6 @@ def night(tmp_path_factory: pytest.TempPathFactory) -> Night:
             "imaging.robust": 1.0,
             "imaging.cell_arcsec": 8.0,
             "imaging.fov_deg": 2.5,
-            "imaging.niter": 300,
             "imaging.qa_max_rms_jy": 0.1,
             "imaging.reference_catalog": str(sky_csv),
             "photometry.monitored_sources": str(sky_csv),

@@ -54,8 +54,7 @@ def _prepare_workdir(workdir: Path) -> None:
     if workdir.exists() and _holds_data(workdir):
         if not (workdir / DEMO_MARKER).exists():
             raise fail_usage(
-                f"{workdir} holds data that `contimg demo` did not make; "
-                "choose another --workdir"
+                f"{workdir} holds data that `contimg demo` did not make; choose another --workdir"
             )
         shutil.rmtree(workdir)
     workdir.mkdir(parents=True, exist_ok=True)

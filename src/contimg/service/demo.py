@@ -64,7 +64,6 @@ _SCALE_OVERRIDES: dict[str, dict[str, Any]] = {
         "imaging.robust": 1.0,
         "imaging.cell_arcsec": 6.0,
         "imaging.fov_deg": 3.0,
-        "imaging.niter": 500,
         "imaging.qa_max_rms_jy": 0.05,
         "ingest.stable_wait_s": 0.2,
         "ingest.poll_interval_s": 0.5,
