@@ -94,6 +94,7 @@ def test_strategy_flags_little_clean_data(flag_sim: FlagSim, tmp_path: Path) -> 
     assert result.by_reason["autocorrelations"] > 0
     assert result.by_reason["zeros"] == 0.0
     assert result.by_reason["rfi"] < 0.02
+    assert result.by_reason["clip"] < 0.001  # the amplitude clip leaves clean data alone
     assert result.cross_after < 0.02
     assert (tmp_path / "logs" / "aoflagger.log").is_file()
 
@@ -113,6 +114,32 @@ def test_strategy_catches_simulated_rfi(flag_sim: FlagSim, tmp_path: Path) -> No
 
 
 @needs_aoflagger
+@pytest.mark.parametrize("clip_sigma", [10.0, None])
+def test_clip_catches_a_burst_in_one_integration(
+    flag_sim: FlagSim, tmp_path: Path, clip_sigma: float | None
+) -> None:
+    """A 200 Jy burst over one subband in one of four integrations: clipped, and only it."""
+    ms = _copy(flag_sim.clean_ms, tmp_path)
+    with table(str(ms), readonly=False, ack=False) as tb:
+        times = tb.getcol("TIME")
+        cross = tb.getcol("ANTENNA1") != tb.getcol("ANTENNA2")
+        burst = np.zeros((len(times), tb.getcol("FLAG").shape[1]), bool)
+        burst[np.ix_(cross & (times == np.unique(times)[3]), np.arange(36, 40))] = True
+        data = tb.getcol("DATA")
+        data[burst] += 200.0
+        tb.putcol("DATA", data)
+    result = flag_ms(ms, FlaggingSettings(backend="none", clip_sigma=clip_sigma))
+    with table(str(ms), ack=False) as tb:
+        flagged = tb.getcol("FLAG").all(axis=-1)
+    if clip_sigma is None:
+        assert "clip" not in result.by_reason
+        assert not flagged[burst].any()
+        return
+    assert flagged[burst].all()
+    assert flagged[cross & ~burst.any(axis=1)].mean() < 0.001
+    assert result.by_reason["clip"] == pytest.approx(burst.mean(), rel=0.05)
+
+
 def test_existing_flags_are_kept_and_zeros_flagged(flag_sim: FlagSim, tmp_path: Path) -> None:
     ms = _copy(flag_sim.clean_ms, tmp_path)
     with table(str(ms), readonly=False, ack=False) as tb:

@@ -218,6 +218,15 @@ class FlaggingSettings(_Section):
     casa_mode: Literal["tfcrop", "rflag"] = Field(
         "tfcrop", description="flagdata mode of the 'casa' backend."
     )
+    clip_sigma: float | None = Field(
+        10.0,
+        gt=0,
+        description=(
+            "After the RFI backend, flag each channel of a row (one baseline, one integration) "
+            "whose amplitude lies this many robust sigma above the row's median: strong bursts a "
+            "backend can miss in short groups. None turns it off."
+        ),
+    )
 
 
 class CalibrationSettings(_Section):

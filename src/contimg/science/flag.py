@@ -8,6 +8,11 @@ The RFI flagger is chosen from :data:`RFI_BACKENDS` (``flagging.backend``):
 - ``casa``: CASA ``flagdata`` in ``tfcrop`` or ``rflag`` mode (``flagging.casa_mode``);
 - ``none``: no RFI flagging.
 
+After the backend a robust amplitude clip (``flagging.clip_sigma``) flags what stands far above
+its own row: a strong burst in one integration of a 4-integration group is hard for any
+time-frequency flagger to separate from the smooth sky, and a single missed burst of ~200 Jy in
+a calibrator group corrupts that subband's bandpass for every target that uses it.
+
 Each step's newly flagged fraction is recorded in :class:`FlagResult`.
 """
 
@@ -29,6 +34,7 @@ __all__ = [
     "RFI_BACKENDS",
     "FlagResult",
     "FlaggingError",
+    "clip_outliers",
     "default_strategy",
     "flag_ms",
     "flagged_fraction",
@@ -56,7 +62,7 @@ class FlagResult:
         Flagged fraction of all visibilities before and after.
     by_reason : Mapping of str to float
         Fraction of all visibilities newly flagged by each step
-        (``autocorrelations``, ``zeros``, ``rfi``).
+        (``autocorrelations``, ``zeros``, ``rfi``, ``clip``).
     cross_after : float
         Flagged fraction of the cross-correlations afterwards (what calibration and imaging see).
     """
@@ -95,6 +101,49 @@ def _flag_basic(ms: Path, *, autos: bool, zeros: bool) -> None:
         if zeros:
             flags |= tb.getcol("DATA") == 0
         tb.putcol("FLAG", flags)
+
+
+#: Rows of the MS read at once by the amplitude clip (bounded memory at full scale).
+_CLIP_CHUNK_ROWS = 8192
+#: A row needs this many unflagged (channel, correlation) cells for robust statistics.
+_CLIP_MIN_CELLS = 8
+
+
+def clip_outliers(ms: Path, sigma: float) -> None:
+    """Flag channels whose amplitude stands far above the rest of their row.
+
+    For each row (one baseline, one integration) the median and the robust standard deviation
+    (1.4826 x MAD) of the unflagged amplitudes over channels and correlations are computed; a
+    channel is flagged, in every correlation, where any correlation's amplitude exceeds the
+    median by ``sigma`` robust standard deviations. Rows with fewer than a few unflagged cells,
+    or no spread, are left alone.
+
+    Parameters
+    ----------
+    ms : Path
+        Measurement Set (FLAG column modified in place).
+    sigma : float
+        Threshold in robust standard deviations above the row median.
+    """
+    from casacore.tables import table
+
+    with table(str(ms), readonly=False, ack=False) as tb:
+        for start in range(0, tb.nrows(), _CLIP_CHUNK_ROWS):
+            n = min(_CLIP_CHUNK_ROWS, tb.nrows() - start)
+            flags = tb.getcol("FLAG", start, n)
+            usable = (~flags).reshape(n, -1).sum(axis=1) >= _CLIP_MIN_CELLS
+            if not usable.any():
+                continue
+            amp = np.where(flags, np.nan, np.abs(tb.getcol("DATA", start, n)))
+            flat = amp.reshape(n, -1)[usable]
+            med = np.nanmedian(flat, axis=1)
+            spread = 1.4826 * np.nanmedian(np.abs(flat - med[:, None]), axis=1)
+            limit = np.full(n, np.inf)
+            limit[usable] = np.where(spread > 0, med + sigma * spread, np.inf)
+            hot = np.any(amp > limit[:, None, None], axis=2)  # NaN (flagged) is never hot
+            if hot.any():
+                flags |= hot[:, :, None]
+                tb.putcol("FLAG", flags, start, n)
 
 
 def _aoflagger(
@@ -220,8 +269,13 @@ def flag_ms(
         now = flagged_fraction(ms)
         reasons["zeros"], current = now - current, now
     backend(ms, settings, log_dir, scratch_dir)
-    after = flagged_fraction(ms)
-    reasons["rfi"] = after - current
+    now = flagged_fraction(ms)
+    reasons["rfi"], current = now - current, now
+    if settings.clip_sigma is not None:
+        clip_outliers(ms, settings.clip_sigma)
+        now = flagged_fraction(ms)
+        reasons["clip"], current = now - current, now
+    after = current
     cross = flagged_fraction(ms, cross_only=True)
     result = FlagResult(ms, settings.backend, before, after, reasons, cross)
     log.info(
