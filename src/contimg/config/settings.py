@@ -325,6 +325,23 @@ class ImagingSettings(_Section):
     mgain: float = Field(0.8, gt=0, le=1, description="Major-cycle gain.")
     auto_mask: float = Field(5.0, gt=0, description="Auto-masking threshold, sigma.")
     auto_threshold: float = Field(1.0, gt=0, description="Auto-threshold for cleaning, sigma.")
+    gridder: Literal["wgridder", "wstacking"] = Field(
+        "wgridder",
+        description=(
+            "WSClean gridder: 'wgridder' (-use-wgridder) or WSClean's default w-stacking. "
+            "In noise-free simulations w-stacking at padding 1.2 read sources near the edge of "
+            "a 3 deg field 7-14 % faint and took 2.5x as long; wgridder was within 1 %."
+        ),
+    )
+    padding: float = Field(
+        1.2,
+        ge=1.0,
+        le=4.0,
+        description=(
+            "WSClean grids an image this much wider than the field kept (-padding); "
+            "w-stacking needs about 2.0 for 2 % flux accuracy near the field edge."
+        ),
+    )
     threads: int = Field(2, ge=1, description="Imager threads.")
     memory_gb: float = Field(8.0, gt=0, description="Imager memory limit, GB.")
     # A count, not a width: 4 x 244 kHz (full scale) smears the field edge by only 4.4",

@@ -125,7 +125,9 @@ def test_wsclean_and_tclean_agree(backend_pair: dict[str, ImageProducts]) -> Non
         pt = _aperture_flux(t, src.ra_deg, src.dec_deg, 90.0)
         assert pt == pytest.approx(pw, rel=0.02), src.name
         truth = src.flux_jy * (w.frequency_hz / 1.4e9) ** src.spectral_index
-        assert pw == pytest.approx(truth, rel=0.05), src.name
+        # b and c (3.5 Jy together) lie outside this 1.6 deg field: their uncleaned sidelobes
+        # move the aperture sums by up to ~6 % (0.94-0.97 for d across gridders and padding)
+        assert pw == pytest.approx(truth, rel=0.08), src.name
         compared += 1
     assert compared >= 2
 
@@ -164,3 +166,39 @@ def test_rephase_matches_pyuvdata_phasing(tmp_path: Path) -> None:
         assert set(a.getcol("FIELD_ID")) == {0}
     with table(str(out / "FIELD"), ack=False) as ft:
         assert ft.nrows() == 1
+
+
+def test_sources_near_the_field_edge_keep_their_flux(tmp_path: Path) -> None:
+    """Noise-free closed loop: a source 0.15 deg inside the edge of a 3 deg field keeps its flux.
+
+    With WSClean's w-stacking gridder at its default padding this source came out 14 % faint;
+    the default gridder (wgridder) must keep it, and the centre source, within 2 %.
+    """
+    from contimg.config.settings import ConversionSettings
+    from contimg.science.convert import convert_group
+    from contimg.science.photometry import forced_photometry
+    from contimg.science.simulate import Corruptions, simulate_groups
+    from contimg.science.skymodel import SkyModel
+    from contimg.science.skymodel import Source as SkySource
+
+    from .conftest import _DEC0, _RA0, DEC, SCALE
+
+    sky = SkyModel(
+        (
+            SkySource("centre", _RA0 + 0.05, _DEC0 + 0.05, 1.0),
+            SkySource("edge", _RA0 + 1.35 / np.cos(np.deg2rad(_DEC0)), _DEC0 - 0.5, 2.0, -0.7),
+        )
+    )
+    (group,) = simulate_groups(
+        tmp_path / "incoming", dec_deg=DEC, sky=sky, scale=SCALE, seed=3, corruptions=Corruptions()
+    )
+    ms = convert_group(
+        group.files, tmp_path / "ms", tmp_path / "scratch", ConversionSettings(writer="fast")
+    ).path
+    products = make_image(ms, tmp_path / "images", PARAMS, calibration_set="none")
+    phot = forced_photometry(products.pbcor, sky.sources)
+    assert not phot.outside
+    for m in phot.measurements:
+        truth = next(s for s in sky.sources if s.name == m.name)
+        expected = truth.flux_jy * (phot.frequency_hz / 1.4e9) ** truth.spectral_index
+        assert m.flux_jy == pytest.approx(expected, rel=0.02), m.name

@@ -186,6 +186,8 @@ def make_image(
             data_column=data_column,
             scratch=scratch,
             restoring_beam=params.restoring_beam_arcsec,
+            padding=params.padding,
+            gridder=params.gridder,
         )
         # Warm the plotting imports while the imager runs (they cost seconds on a cold worker).
         preload = threading.Thread(target=preload_plotting, name="preload-plotting", daemon=True)

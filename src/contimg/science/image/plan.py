@@ -40,6 +40,10 @@ class ImagingPlan:
         Directory for the imager's temporary files.
     restoring_beam : tuple of float, optional
         Fixed restoring beam (major, minor FWHM arcsec; PA deg); None: fitted to the PSF.
+    padding : float
+        Gridded image size over kept image size (WSClean ``-padding``).
+    gridder : str
+        ``wgridder`` or ``wstacking`` (WSClean).
     """
 
     ms: Path
@@ -56,6 +60,8 @@ class ImagingPlan:
     data_column: str
     scratch: Path
     restoring_beam: tuple[float, float, float] | None = None
+    padding: float = 1.2
+    gridder: str = "wgridder"
 
 
 @dataclass(frozen=True)

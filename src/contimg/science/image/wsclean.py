@@ -70,8 +70,11 @@ def wsclean_command(plan: ImagingPlan) -> list[str]:
         "-j", str(plan.threads),
         "-abs-mem", f"{plan.memory_gb:g}",
         "-temp-dir", str(plan.scratch),
+        "-padding", f"{plan.padding:g}",
         "-no-update-model-required",
     ]  # fmt: skip
+    if plan.gridder == "wgridder":
+        cmd.append("-use-wgridder")
     if plan.restoring_beam is not None:
         bmaj, bmin, bpa = plan.restoring_beam
         cmd += ["-beam-shape", f"{bmaj:g}asec", f"{bmin:g}asec", f"{bpa:g}deg"]
