@@ -264,6 +264,18 @@ class CalibrationSettings(_Section):
         None,
         description=("Sky-model CSV to solve with instead of a catalogue calibrator (any array)."),
     )
+    field_sources: Path | None = Field(
+        None,
+        description=(
+            "Sky-model CSV of the other sources around calibrators: those within "
+            "field_radius_deg of the calibrator join its model. A model of the calibrator alone "
+            "pulls the solutions toward it and leaves the field's other sources 5-15 % faint in "
+            "the calibrator group's own image."
+        ),
+    )
+    field_radius_deg: float = Field(
+        3.0, gt=0, le=20, description="Radius around the calibrator searched in field_sources."
+    )
     solve_delay: bool = Field(
         False, description=("Solve for antenna delays (K) before the bandpass.")
     )

@@ -62,7 +62,7 @@ VARIABLE_SOURCE = "DEMO-VAR"
 _SCALE_OVERRIDES: dict[str, dict[str, Any]] = {
     "test": {
         "imaging.robust": 1.0,
-        "imaging.cell_arcsec": 6.0,
+        "imaging.cell_arcsec": 8.0,
         "imaging.fov_deg": 3.0,
         "imaging.qa_max_rms_jy": 0.05,
         "ingest.stable_wait_s": 0.2,
@@ -82,6 +82,7 @@ def demo_overrides(scale: str, sky_csv: Path) -> dict[str, Any]:
         "photometry.monitored_sources": str(sky_csv),
         "photometry.min_measurements": 3,
         "calibration.when_missing": "wait",
+        "calibration.field_sources": str(sky_csv),
     }
 
 

@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+import structlog
 
 from contimg.config.settings import CalibrationSettings
 from contimg.science.calibrate import (
@@ -36,6 +37,7 @@ from contimg.science.calibrate import (
     read_model_csv,
 )
 from contimg.science.calibrate.apply import choose_cal_set
+from contimg.science.calibrate.model import angular_separation_deg
 from contimg.science.calibrate.msinfo import mjd_seconds_to_datetime, read_ms_summary
 from contimg.science.catalog import Calibrator, load_calibrators
 from contimg.science.catalog.transit import GroupCalibrator, calibrator_for_group
@@ -60,6 +62,8 @@ __all__ = [
     "register_set",
     "resolve_model",
 ]
+
+log = structlog.get_logger(__name__)
 
 
 class NoCalibratorError(LookupError):
@@ -225,16 +229,36 @@ def resolve_model(
             names = ", ".join(c.name for c in cals)
             raise NoCalibratorError(f"unknown calibrator {calibrator!r} (catalogue: {names})")
         cal = calibrator_from_record(rec)
-        return cal.name, [_source(cal)], None
+        return cal.name, _with_field(cal, settings), None
     found = find_group_calibrator(ms, cals, settings)
     if found.transit is None:
         raise NoCalibratorError(f"{ms}: {found.reason}")
     cal = found.transit.calibrator
-    return cal.name, [_source(cal)], found
+    return cal.name, _with_field(cal, settings), found
 
 
-def _source(cal: Calibrator) -> ModelSource:
-    return ModelSource(cal.name, cal.ra_deg, cal.dec_deg, cal.flux_jy, cal.spectral_index)
+#: A field source this close to the calibrator is the calibrator itself (listed twice).
+_SAME_SOURCE_ARCSEC = 30.0
+
+
+def _with_field(cal: Calibrator, settings: CalibrationSettings) -> list[ModelSource]:
+    """Return the calibrator first (the phase-shift target), then the field sources around it."""
+    model = [ModelSource(cal.name, cal.ra_deg, cal.dec_deg, cal.flux_jy, cal.spectral_index)]
+    if settings.field_sources is None:
+        return model
+    field = read_model_csv(settings.field_sources)
+    sep = angular_separation_deg(
+        cal.ra_deg, cal.dec_deg, [s.ra_deg for s in field], [s.dec_deg for s in field]
+    )
+    keep = (sep <= settings.field_radius_deg) & (sep * 3600.0 > _SAME_SOURCE_ARCSEC)
+    model += [s for s, k in zip(field, keep, strict=True) if k]
+    log.info(
+        "calibration.model_field_sources",
+        calibrator=cal.name,
+        catalogue=str(settings.field_sources),
+        added=len(model) - 1,
+    )
+    return model
 
 
 def register_set(

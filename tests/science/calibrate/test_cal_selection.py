@@ -109,3 +109,36 @@ def test_gate_names_failed_metrics() -> None:
     assert all(r.startswith("G:") for r in reasons)
     assert gate(tables[:1], QAThresholds()) == ()
     assert gate([], QAThresholds()) == ("no calibration tables were produced",)
+
+
+def test_field_sources_join_the_calibrator_model(tmp_path: Path) -> None:
+    """Sources of calibration.field_sources near the calibrator follow it into the model."""
+    from contimg.config.settings import CalibrationSettings
+    from contimg.science.skymodel import SkyModel, Source, write_sky_model
+    from contimg.state import open_repository
+    from contimg.workflows.calibration_steps import resolve_model
+
+    field = write_sky_model(
+        SkyModel(
+            (
+                Source("near", 129.9, 55.1, 0.8, -0.7),
+                Source("far", 140.0, 55.0, 1.0),
+                Source("listed-again", 128.7290, 55.5726, 8.8, -0.4),  # the calibrator itself
+            )
+        ),
+        tmp_path / "field.csv",
+    )
+    ms = tmp_path / "unused.ms"  # a named calibrator needs no transit search
+    with open_repository("sqlite:///:memory:") as repo:
+        name, alone, _ = resolve_model(
+            repo.calibration, ms, CalibrationSettings(), calibrator="0834+555"
+        )
+        assert (name, [s.name for s in alone]) == ("0834+555", ["0834+555"])
+        _, model, _ = resolve_model(
+            repo.calibration,
+            ms,
+            CalibrationSettings(field_sources=field, field_radius_deg=3.0),
+            calibrator="0834+555",
+        )
+    assert [s.name for s in model] == ["0834+555", "near"]
+    assert (model[1].flux_jy, model[1].spectral_index) == (0.8, -0.7)
