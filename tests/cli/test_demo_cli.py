@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -45,7 +46,13 @@ def test_demo_night_runs_end_to_end(tmp_path: Path) -> None:
     sources = {s["name"]: s for s in listed("sources", "list")}
     assert sources["DEMO-VAR"]["candidate"] is True
     assert not any(s["candidate"] for name, s in sources.items() if name != "DEMO-VAR")
-    assert len(listed("mosaics", "list")) == 1
+    (mosaic,) = listed("mosaics", "list")
+    assert "the night's mosaic against the sky model" in result.output
+    steady = [m for m in mosaic["qa"]["sources"] if m["name"] != "DEMO-VAR"]
+    assert len(steady) >= 2
+    # the QA median includes the brightening source; the steady ones alone also within 5 %
+    assert mosaic["qa"]["flux_ratio"] == pytest.approx(1.0, abs=0.05)
+    assert float(np.median([m["ratio"] for m in steady])) == pytest.approx(1.0, abs=0.05)
     # a second demo starts its own work directory over
     again = runner.invoke(app, ["demo", "--groups", "3", "--workdir", str(work)])
     assert again.exit_code == 0, again.output

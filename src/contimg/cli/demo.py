@@ -31,6 +31,8 @@ from contimg.cli._common import (
 from contimg.config import ConfigError, load_settings, parse_override
 
 if TYPE_CHECKING:  # heavy imports stay inside the command, so `contimg --help` is quick
+    from collections.abc import Iterable
+
     from contimg.science.simulate import SimulatedGroup
     from contimg.service import Service
     from contimg.service.demo import NightPlan
@@ -207,6 +209,26 @@ def _mosaic(ctx: CliContext, sims: list[SimulatedGroup], console: Console) -> bo
     return result.ok
 
 
+def _mosaic_table(sources: Iterable[dict]) -> Table:
+    """Tabulate the mosaic's forced fluxes of the sky-model sources against the sky model."""
+    from contimg.service.demo import VARIABLE_SOURCE
+
+    table = Table(title="the night's mosaic against the sky model")
+    for col in ("source", "mosaic Jy", "sky model Jy", "ratio", "S/N"):
+        table.add_column(col)
+    for s in sources:
+        variable = s["name"] == VARIABLE_SOURCE
+        table.add_row(
+            s["name"] + (" (brightens: a mix of epochs)" if variable else ""),
+            f"{s['flux_jy']:.3f}",
+            f"{s['expected_jy']:.3f}",
+            f"{s['ratio']:.3f}",
+            f"{s['snr']:.0f}",
+            style="dim" if variable else None,
+        )
+    return table
+
+
 def _print_summary(
     ctx: CliContext, plan: NightPlan, sims: list[SimulatedGroup], console: Console
 ) -> None:
@@ -261,6 +283,7 @@ def _print_summary(
         )
     out.print(vt)
     for m in ctx.repository.mosaics.list(limit=5):
+        out.print(_mosaic_table(m.qa.get("sources", ())))
         out.print(f"mosaic {m.name}: {m.path} (QA {'passed' if m.qa_passed else 'failed'})")
     paths = ctx.settings.paths
     out.print(

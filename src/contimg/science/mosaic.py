@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Protocol
@@ -45,6 +45,7 @@ from contimg.science.photometry import measure_positions
 from contimg.science.skymodel import REFERENCE_FREQUENCY_HZ, read_sky_model
 
 __all__ = [
+    "MatchedFlux",
     "MosaicInput",
     "MosaicProducts",
     "MosaicQA",
@@ -93,6 +94,31 @@ class MosaicInput:
 
 
 @dataclass(frozen=True)
+class MatchedFlux:
+    """One reference source measured in a mosaic (forced beam fit at its catalogue position).
+
+    Attributes
+    ----------
+    name : str
+        Reference source name.
+    flux_jy : float
+        Measured flux density in the mosaic.
+    expected_jy : float
+        Reference flux scaled to the mosaic frequency with its spectral index.
+    ratio : float
+        ``flux_jy / expected_jy``.
+    snr : float
+        Measured flux over the local effective noise.
+    """
+
+    name: str
+    flux_jy: float
+    expected_jy: float
+    ratio: float
+    snr: float
+
+
+@dataclass(frozen=True)
 class MosaicQA:
     """Quality figures of a mosaic.
 
@@ -115,6 +141,8 @@ class MosaicQA:
         Both figures within their configured limits.
     problems : tuple of str
         Why QA failed (empty when it passed).
+    sources : tuple of MatchedFlux
+        The reference sources behind ``flux_ratio``, one each.
     """
 
     expected_noise_jy: float
@@ -125,6 +153,7 @@ class MosaicQA:
     n_matched: int
     passed: bool
     problems: tuple[str, ...] = ()
+    sources: tuple[MatchedFlux, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -145,7 +174,6 @@ class MosaicProducts:
     start_time: datetime | None
     end_time: datetime | None
     qa: MosaicQA
-    matched: tuple[tuple[str, float, float], ...] = field(default=())
 
 
 def expected_noise(weights: np.ndarray) -> np.ndarray:
@@ -368,7 +396,7 @@ def make_mosaic(
     )
     png_path = _write_png(outdir / f"{name}.png", mosaic, wcs_out, f"{name} ({len(inputs)} images)")
 
-    qa, matched = _qa(mosaic, noise, wcs_out, beam, freq, cfg, reference, photometry)
+    qa = _qa(mosaic, noise, wcs_out, beam, freq, cfg, reference, photometry)
     centre = wcs_out.pixel_to_world_values((shape_out[1] - 1) / 2, (shape_out[0] - 1) / 2)
     return MosaicProducts(
         mosaic_path=mosaic_path,
@@ -385,7 +413,6 @@ def make_mosaic(
         start_time=min(times) if times else None,
         end_time=max(times) if times else None,
         qa=qa,
-        matched=matched,
     )
 
 
@@ -398,7 +425,7 @@ def _qa(
     cfg: MosaicSettings,
     reference: Sequence[ReferenceSource] | None,
     photometry: PhotometrySettings | None,
-) -> tuple[MosaicQA, tuple[tuple[str, float, float], ...]]:
+) -> MosaicQA:
     finite = noise[np.isfinite(noise)]
     expected = float(np.median(finite)) if finite.size else math.nan
     ratio = _noise_ratio(mosaic, noise)
@@ -407,7 +434,7 @@ def _qa(
         problems.append("mosaic covers no pixel")
     elif not ratio <= cfg.qa_noise_ratio_max:
         problems.append(f"noise ratio {ratio:.2f} > {cfg.qa_noise_ratio_max}")
-    matched: list[tuple[str, float, float]] = []
+    matched: list[MatchedFlux] = []
     flux_ratio: float | None = None
     if reference and beam is not None and finite.size:
         by_name = {r.name: r for r in reference}
@@ -418,14 +445,16 @@ def _qa(
             ref = by_name[m.name]
             expected_flux = ref.flux_jy * (freq / REFERENCE_FREQUENCY_HZ) ** ref.spectral_index
             if m.snr >= cfg.qa_min_snr and expected_flux > 0:
-                matched.append((m.name, m.flux_jy, expected_flux))
+                matched.append(
+                    MatchedFlux(m.name, m.flux_jy, expected_flux, m.flux_jy / expected_flux, m.snr)
+                )
         if matched:
-            flux_ratio = float(np.median([f / e for _, f, e in matched]))
+            flux_ratio = float(np.median([m.ratio for m in matched]))
             if abs(flux_ratio - 1.0) > cfg.qa_flux_ratio_tolerance:
                 problems.append(
                     f"flux ratio {flux_ratio:.3f} off by more than {cfg.qa_flux_ratio_tolerance}"
                 )
-    qa = MosaicQA(
+    return MosaicQA(
         expected_noise_jy=expected,
         min_noise_jy=float(finite.min()) if finite.size else math.nan,
         measured_noise_jy=ratio * expected,
@@ -434,5 +463,5 @@ def _qa(
         n_matched=len(matched),
         passed=not problems,
         problems=tuple(problems),
+        sources=tuple(matched),
     )
-    return qa, tuple(matched)

@@ -61,6 +61,12 @@ def test_mosaic_recovers_fluxes_within_5_percent(
     assert strip_mosaic.qa.passed, strip_mosaic.qa.problems
     assert strip_mosaic.qa.n_matched == len(strip.sources)
     assert strip_mosaic.qa.flux_ratio == pytest.approx(1.0, abs=0.02)
+    # the QA record keeps each source behind the ratio: the same forced fits
+    by_name = {m.name: m for m in strip_mosaic.qa.sources}
+    assert set(by_name) == set(ratios)
+    for name, ratio in ratios.items():
+        assert by_name[name].ratio == pytest.approx(ratio, rel=1e-6)
+        assert by_name[name].expected_jy == pytest.approx(truth[name])
 
 
 def test_mosaic_noise_lower_than_every_input_in_overlaps(
