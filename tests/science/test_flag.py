@@ -100,9 +100,10 @@ def test_strategy_flags_little_clean_data(flag_sim: FlagSim, tmp_path: Path) -> 
 
 
 @needs_aoflagger
-def test_strategy_catches_simulated_rfi(flag_sim: FlagSim, tmp_path: Path) -> None:
+@pytest.mark.parametrize("read_mode", ["indirect", "direct"])
+def test_strategy_catches_simulated_rfi(flag_sim: FlagSim, tmp_path: Path, read_mode: str) -> None:
     ms = _copy(flag_sim.rfi_ms, tmp_path)
-    result = flag_ms(ms, FlaggingSettings())
+    result = flag_ms(ms, FlaggingSettings(aoflagger_read_mode=read_mode, clip_sigma=None))
     mask, cross = _rfi_mask(ms, flag_sim.rfi_truth)
     with table(str(ms), ack=False) as tb:
         flagged = tb.getcol("FLAG").all(axis=-1)

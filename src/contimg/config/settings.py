@@ -218,6 +218,15 @@ class FlaggingSettings(_Section):
     casa_mode: Literal["tfcrop", "rflag"] = Field(
         "tfcrop", description="flagdata mode of the 'casa' backend."
     )
+    aoflagger_read_mode: Literal["indirect", "direct"] = Field(
+        "indirect",
+        description=(
+            "How AOFlagger reads the MS: 'indirect' (reorders it by baseline into a temporary "
+            "file, ~1.3 GB of memory for a full group) or 'direct' (~0.1 GB, slower). Full "
+            "group, 2 threads: 52 s indirect, 67 s direct."
+        ),
+    )
+    threads: int = Field(2, ge=1, description="Flagger threads (AOFlagger -j).")
     clip_sigma: float | None = Field(
         10.0,
         gt=0,

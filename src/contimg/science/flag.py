@@ -158,18 +158,18 @@ def _aoflagger(
     strategy = Path(settings.aoflagger_strategy or default_strategy())
     if not strategy.is_file():
         raise FlaggingError(f"AOFlagger strategy {strategy} does not exist")
-    # -direct-read: AOFlagger's default (auto) reads the whole MS into memory when it thinks
-    # there is room, ~13x the visibility size (18 GB for a full group, measured): too much on
-    # a machine shared with other workers.
+    # Never AOFlagger's default (auto) read mode: it reads the whole MS into memory when it
+    # thinks there is room, ~13x the visibility size (18 GB for a full group, measured): too
+    # much on a machine shared with other workers.
     cmd = [
         binary,
         "-strategy",
         str(strategy),
         "-column",
         "DATA",
-        "-direct-read",
+        f"-{settings.aoflagger_read_mode}-read",
         "-j",
-        "1",
+        str(settings.threads),
         str(ms),
     ]
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)

@@ -54,6 +54,7 @@ def _flagging(settings: Settings, *, enforce_limit: bool = True) -> Stage:
         config="flagging",
         executor="process",
         timeout_s=1800,
+        resources=Resources(cpus=settings.flagging.threads),
     )
 
 
