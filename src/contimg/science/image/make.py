@@ -159,7 +159,7 @@ def make_image(
     scratch_parent.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=scratch_parent))
     try:
-        work_ms = _prepare_ms(ms, summary, centre, params.channel_average, scratch)
+        work_ms = _prepare_ms(ms, summary, centre, _average_factor(summary, params), scratch)
         data_column = choose_data_column(work_ms, params.data_column)
         cell, size, est = plan_cell(work_ms, params)
         bound.info(
@@ -253,6 +253,16 @@ def make_image(
         bmin_arcsec=beam.bmin_arcsec,
     )
     return products
+
+
+def _average_factor(summary: MsSummary, params: ImagingSettings) -> int:
+    """Channels averaged before gridding: ``channel_average`` or up to ``average_to_mhz``."""
+    factor = params.channel_average
+    freqs = summary.chan_freq_hz
+    if params.average_to_mhz is not None and freqs.size > 1:
+        width_mhz = float(np.median(np.diff(freqs))) / 1e6
+        factor = max(factor, int(params.average_to_mhz / width_mhz + 1e-6))
+    return factor
 
 
 def _prepare_ms(
