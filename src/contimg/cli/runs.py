@@ -26,7 +26,12 @@ from contimg.cli._common import (
     fail_usage,
     to_jsonable,
 )
-from contimg.state.records import RunRecord, RunStatus, StageAttemptRecord, StageStatus
+from contimg.state.records import (
+    RunRecord,
+    RunStatus,
+    StageAttemptRecord,
+    stage_summaries,
+)
 
 if TYPE_CHECKING:  # the engine is imported when a command runs, not for --help
     from contimg.pipeline import Runner, RunResult
@@ -42,51 +47,11 @@ ForceOpt = Annotated[
 ]
 
 
-def stage_rows(attempts: Sequence[StageAttemptRecord]) -> list[dict[str, Any]]:
-    """One summary per stage, in the order stages first appeared.
-
-    Parameters
-    ----------
-    attempts : sequence of StageAttemptRecord
-        A run's attempts, in start order.
-
-    Returns
-    -------
-    list of dict
-        ``stage``, ``status`` (of the last attempt), ``attempts`` (real
-        attempts, skips excluded), ``duration_s`` (summed), ``error`` and
-        ``skip_reason``.
-    """
-    rows: dict[str, dict[str, Any]] = {}
-    for a in attempts:
-        row = rows.setdefault(
-            a.stage,
-            {
-                "stage": a.stage,
-                "attempts": 0,
-                "duration_s": 0.0,
-                "error": None,
-                "skip_reason": None,
-            },
-        )
-        row["status"] = a.status.value
-        row["executor"] = a.executor
-        if a.attempt > 0:
-            row["attempts"] += 1
-        row["duration_s"] += a.duration_s or 0.0
-        if a.error_type:
-            row["error"] = f"{a.error_type}: {a.error_message}"
-        elif a.status is StageStatus.COMPLETED:
-            row["error"] = None
-        row["skip_reason"] = a.skip_reason
-    return list(rows.values())
-
-
 def run_document(run: RunRecord, attempts: Sequence[StageAttemptRecord]) -> dict[str, Any]:
     """Return the ``--json`` document of one run: the run and a row per stage."""
     return {
         "run": to_jsonable(run),
-        "stages": stage_rows(attempts),
+        "stages": stage_summaries(attempts),
         "attempts": to_jsonable(list(attempts)),
     }
 
@@ -108,7 +73,7 @@ def print_run(run: RunRecord, attempts: Sequence[StageAttemptRecord]) -> None:
     if run.error:
         console.print(f"error: {run.error}", markup=False, highlight=False)
     table = Table("stage", "status", "attempts", "duration s", "error / reason")
-    for row in stage_rows(attempts):
+    for row in stage_summaries(attempts):
         table.add_row(
             row["stage"],
             row["status"],

@@ -6,7 +6,7 @@ columns come back as plain ``dict``/``list`` values.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -18,6 +18,7 @@ __all__ = [
     "RunStatus",
     "StageAttemptRecord",
     "StageStatus",
+    "stage_summaries",
 ]
 
 
@@ -103,3 +104,43 @@ class LogRecord:
     stage: str | None = None
     fields: Mapping[str, Any] = field(default_factory=dict)
     id: int | None = None
+
+
+def stage_summaries(attempts: Sequence[StageAttemptRecord]) -> list[dict[str, Any]]:
+    """One summary per stage, in the order stages first appeared.
+
+    Parameters
+    ----------
+    attempts : sequence of StageAttemptRecord
+        A run's attempts, in start order.
+
+    Returns
+    -------
+    list of dict
+        ``stage``, ``status`` (of the last attempt), ``attempts`` (real
+        attempts, skips excluded), ``duration_s`` (summed), ``error`` and
+        ``skip_reason``.
+    """
+    rows: dict[str, dict[str, Any]] = {}
+    for a in attempts:
+        row = rows.setdefault(
+            a.stage,
+            {
+                "stage": a.stage,
+                "attempts": 0,
+                "duration_s": 0.0,
+                "error": None,
+                "skip_reason": None,
+            },
+        )
+        row["status"] = a.status.value
+        row["executor"] = a.executor
+        if a.attempt > 0:
+            row["attempts"] += 1
+        row["duration_s"] += a.duration_s or 0.0
+        if a.error_type:
+            row["error"] = f"{a.error_type}: {a.error_message}"
+        elif a.status is StageStatus.COMPLETED:
+            row["error"] = None
+        row["skip_reason"] = a.skip_reason
+    return list(rows.values())

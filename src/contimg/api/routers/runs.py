@@ -25,6 +25,7 @@ from contimg.config import ConfigError, Settings, load_settings
 from contimg.config.loader import effective_values
 from contimg.pipeline import ContimgError
 from contimg.state import RunStatus
+from contimg.state.records import stage_summaries as summarize_stages
 from contimg.workflows import WORKFLOWS, get_workflow
 
 __all__ = ["router", "run_settings", "stage_summaries"]
@@ -40,27 +41,7 @@ _WRITE_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 def stage_summaries(attempts: list[Any]) -> list[StageSummaryOut]:
     """One summary per stage (last attempt's status, real attempts, summed duration)."""
-    rows: dict[str, dict[str, Any]] = {}
-    for a in attempts:
-        row = rows.setdefault(
-            a.stage,
-            {
-                "stage": a.stage,
-                "attempts": 0,
-                "duration_s": 0.0,
-                "error": None,
-                "skip_reason": None,
-            },
-        )
-        row["status"] = a.status.value
-        row["attempts"] += a.attempt > 0
-        row["duration_s"] += a.duration_s or 0.0
-        if a.error_type:
-            row["error"] = f"{a.error_type}: {a.error_message}"
-        elif a.status.value == "completed":
-            row["error"] = None
-        row["skip_reason"] = a.skip_reason
-    return [StageSummaryOut(**r) for r in rows.values()]
+    return [StageSummaryOut(**row) for row in summarize_stages(attempts)]
 
 
 def _run_or_404(ctx: ApiContext, run_id: int) -> Any:
