@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import math
+import time
 from datetime import UTC, datetime
+
+import pytest
 
 from contimg.science.sources import FoundSource
 from contimg.state import SqlStateRepository
-from contimg.state._images import NewImage
+from contimg.state._images import NewAssessment, NewImage
 
 T0 = datetime(2026, 1, 15, 11, 0, tzinfo=UTC)
 
@@ -73,3 +76,69 @@ def test_rerecord_replaces_image_and_catalogue(repo: SqlStateRepository) -> None
     assert again.rms_jy == 0.001
     assert [s.peak_jy for s in repo.images.sources(second.id)] == [5.0]
     assert len(repo.images.list_images()) == 1
+
+
+def _assessment(verdict: str = "good", **kw: object) -> NewAssessment:
+    values: dict[str, object] = {
+        "verdict": verdict,
+        "catalogue_path": "/w/images/g1-sources.csv",
+        "rms_jy": 0.0021,
+        "peak_jy": 3.1,
+        "dynamic_range": 1476.0,
+        "n_sources": 2,
+        "n_matched": 1,
+        "flux_ratio": 0.98,
+        "ra_offset_arcsec": 0.4,
+        "dec_offset_arcsec": math.nan,
+        "qa": {"verdict": verdict, "reasons": [], "median_flux_ratio": 0.98},
+    }
+    values.update(kw)
+    return NewAssessment(**values)  # type: ignore[arg-type]
+
+
+def test_record_assessment_updates_the_registered_image(repo: SqlStateRepository) -> None:
+    pending = repo.images.record(
+        _image("g1", verdict="pending", qa={"verdict": "pending"}, catalogue_path=None)
+    )
+    other = repo.images.record(_image("g2"), [_src(9.0)])
+    assert repo.images.sources(pending.id) == []
+    assert [i.name for i in repo.images.list_images(verdict="pending")] == ["g1"]
+    time.sleep(0.01)  # a created_at set again would differ
+    done = repo.images.record_assessment(pending.id, _assessment(), [_src(1.0), _src(3.0)])
+    assert done.id == pending.id
+    assert done.created_at == pending.created_at
+    assert (done.verdict, done.n_sources, done.n_matched) == ("good", 2, 1)
+    assert done.catalogue_path == "/w/images/g1-sources.csv"
+    assert (done.rms_jy, done.flux_ratio, done.ra_offset_arcsec) == (0.0021, 0.98, 0.4)
+    assert done.dec_offset_arcsec is None  # NaN stored as null
+    assert done.qa == {"verdict": "good", "reasons": [], "median_flux_ratio": 0.98}
+    # what the assessment does not carry is left alone
+    assert (done.pbcor_path, done.obs_time, done.bmaj_arcsec) == (
+        pending.pbcor_path,
+        T0,
+        pending.bmaj_arcsec,
+    )
+    assert repo.images.get(pending.id) == done
+    assert [s.peak_jy for s in repo.images.sources(pending.id)] == [3.0, 1.0]
+    assert repo.images.list_images(verdict="pending") == []
+    assert [s.peak_jy for s in repo.images.sources(other.id)] == [9.0]
+
+
+def test_record_assessment_again_replaces_not_duplicates(repo: SqlStateRepository) -> None:
+    rec = repo.images.record(_image("g1", verdict="pending"))
+    first = repo.images.record_assessment(rec.id, _assessment(), [_src(1.0), _src(3.0)])
+    again = repo.images.record_assessment(rec.id, _assessment(), [_src(1.0), _src(3.0)])
+    assert again == first
+    assert [s.peak_jy for s in repo.images.sources(rec.id)] == [3.0, 1.0]
+    bad = repo.images.record_assessment(rec.id, _assessment("bad", n_sources=1), [_src(2.0)])
+    assert (bad.verdict, bad.n_sources, bad.created_at) == ("bad", 1, rec.created_at)
+    assert [s.peak_jy for s in repo.images.sources(rec.id)] == [2.0]
+    assert len(repo.images.list_images()) == 1
+
+
+def test_record_assessment_of_an_unknown_image_changes_nothing(repo: SqlStateRepository) -> None:
+    rec = repo.images.record(_image("g1", verdict="pending"))
+    with pytest.raises(KeyError, match=str(rec.id + 1)):
+        repo.images.record_assessment(rec.id + 1, _assessment(), [_src(1.0)])
+    assert repo.images.get(rec.id) == rec
+    assert repo.images.sources(rec.id) == repo.images.sources(rec.id + 1) == []

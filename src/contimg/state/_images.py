@@ -10,8 +10,15 @@ Tables
 ``image_sources``
     The per-image catalogue from the source finder (primary-beam corrected fluxes).
 
+Verdicts: ``good`` or ``bad`` once the image is assessed; ``pending`` from the image's
+registration (``record``, as soon as it is made) until its assessment (source finding,
+cross-match, QA) is recorded (``record_assessment``); ``unknown`` when nothing judged it.
+Only ``good`` images are mosaicked.
+
 Re-imaging a group replaces its row's values (keeping its id) and its catalogue in one
-transaction (``record``), so a reader never sees an image with a stale catalogue.
+transaction (``record``), so a reader never sees an image with a stale catalogue. Recording
+an assessment replaces the QA figures, verdict and catalogue the same way, and leaves
+``created_at`` (when the image was registered) alone.
 """
 
 from __future__ import annotations
@@ -33,6 +40,7 @@ __all__ = [
     "ImageRecord",
     "ImageSourceRecord",
     "ImageStore",
+    "NewAssessment",
     "NewImage",
     "SqlImageStore",
     "image_sources",
@@ -161,6 +169,23 @@ class NewImage:
 
 
 @dataclass(frozen=True)
+class NewAssessment:
+    """What the assessment of a registered image records (source finding, cross-match, QA)."""
+
+    verdict: str
+    catalogue_path: str | None = None
+    rms_jy: float | None = None
+    peak_jy: float | None = None
+    dynamic_range: float | None = None
+    n_sources: int | None = None
+    n_matched: int | None = None
+    flux_ratio: float | None = None
+    ra_offset_arcsec: float | None = None
+    dec_offset_arcsec: float | None = None
+    qa: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True)
 class ImageRecord(NewImage):
     """A stored image row."""
 
@@ -194,6 +219,12 @@ class ImageStore(Protocol):
 
     def record(self, image: NewImage, sources: Iterable[Any] = ()) -> ImageRecord:
         """Insert or replace an image (by name) and its catalogue."""
+        ...
+
+    def record_assessment(
+        self, image_id: int, assessment: NewAssessment, sources: Iterable[Any] = ()
+    ) -> ImageRecord:
+        """Set a registered image's QA figures and verdict; replace its catalogue."""
         ...
 
     def get(self, image_id: int) -> ImageRecord | None:
@@ -291,6 +322,49 @@ class SqlImageStore(SqlStore):
                     .where(images.c.id == image_id)
                     .values(created_at=utcnow(), **values)
                 )
+            if rows:
+                conn.execute(sa.insert(image_sources), [{"image_id": image_id, **r} for r in rows])
+            row = conn.execute(sa.select(images).where(images.c.id == image_id)).mappings().one()
+        return _image(row)
+
+    def record_assessment(
+        self, image_id: int, assessment: NewAssessment, sources: Iterable[Any] = ()
+    ) -> ImageRecord:
+        """Set the QA figures, verdict and catalogue of a registered image, in one transaction.
+
+        Every field of ``assessment`` replaces the row's value and ``sources`` replace its
+        catalogue, so recording the same assessment again leaves one copy of it. The image's
+        other values, ``created_at`` included, are left as they are.
+
+        Parameters
+        ----------
+        image_id : int
+            The image, as :meth:`record` returned it.
+        assessment : NewAssessment
+            The QA figures, verdict, QA record and catalogue file.
+        sources : iterable
+            Catalogue entries, as for :meth:`record`.
+
+        Returns
+        -------
+        ImageRecord
+            The updated row.
+
+        Raises
+        ------
+        KeyError
+            If no image has that id.
+        """
+        values = {f.name: _finite(getattr(assessment, f.name)) for f in fields(NewAssessment)}
+        values["qa"] = _clean_json(dict(assessment.qa or {}))
+        rows = [_source_values(s) for s in sources]
+        with self.write() as conn:
+            updated = conn.execute(
+                sa.update(images).where(images.c.id == image_id).values(**values)
+            ).rowcount
+            if not updated:
+                raise KeyError(f"no image with id {image_id}")
+            conn.execute(sa.delete(image_sources).where(image_sources.c.image_id == image_id))
             if rows:
                 conn.execute(sa.insert(image_sources), [{"image_id": image_id, **r} for r in rows])
             row = conn.execute(sa.select(images).where(images.c.id == image_id)).mappings().one()
