@@ -19,7 +19,8 @@ def test_image_metadata_and_qa(client, filled: Filled, science: Science) -> None
     img = client.get(f"/api/v1/images/{science.image_id}").json()
     assert img["group_id"] == filled.group_ids[0]
     assert img["run_id"] in (None, science.standard_run)  # the stage may not record it
-    assert img["verdict"] in ("good", "bad")
+    assert img["verdict"] in ("good", "bad")  # judged, no longer "pending"
+    assert img["qa"]["verdict"] == img["verdict"]
     assert img["rms_jy"] > 0
     assert img["bmaj_arcsec"] >= img["bmin_arcsec"] > 0
     assert img["calibration_set"] == science.set_id
@@ -70,7 +71,16 @@ def test_image_pages(client, science: Science) -> None:
     assert "Cross-match" in page
     assert f'href="/runs/{science.standard_run}"' in page  # the group's runs are listed
     run = client.get(f"/runs/{science.standard_run}").text
-    for stage in ("convert", "flag", "apply_calibration", "image", "register_image"):
+    for stage in (
+        "convert",
+        "flag",
+        "apply_calibration",
+        "image",
+        "register_image",
+        "assess_image",
+        "record_assessment",
+        "photometry",
+    ):
         assert f"{stage} attempt 1: completed" in run, stage
 
 

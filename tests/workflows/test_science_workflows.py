@@ -9,6 +9,7 @@ the images and ``reprocessing`` calibrates an existing MS from a sky-model CSV.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -145,10 +146,35 @@ def test_standard_applies_the_set_and_records_it(
         assert image.calibration_set == cal_set.set_id
         assert image.run_id == result.run_id
         assert image.verdict == "good", image.qa
+        assert image.qa["verdict"] == "good"
+        assert (image.n_sources or 0) >= 1
+        assert (image.n_matched or 0) >= 1
+        assert image.catalogue_path == str(
+            Path(image.image_path).with_name(f"{group.group_id}-sources.csv")
+        )
+        assert Path(image.catalogue_path).is_file()
+        assert repo.images.sources(image.id)
         assert Path(image.png_path).is_file()
+        assert result.outputs["verdict"] == "good"
     applied = repo.calibration.list_applications()
     assert {a.set_id for a in applied} == {cal_set.set_id}
     assert len(applied) == 2
+
+
+def test_the_image_is_registered_before_its_sources_are_found(
+    runs: dict, repo: SqlStateRepository, night: Night
+) -> None:
+    """register_image ends before assess_image starts; the assessment keeps created_at."""
+    for result, group in zip(runs["standard"], (night.groups[0], night.groups[2]), strict=True):
+        attempts = {a.stage: a for a in repo.list_attempts(result.run_id)}
+        order = ("image", "register_image", "assess_image", "record_assessment", "photometry")
+        assert all(attempts[s].status.value == "completed" for s in order), attempts
+        for before, after in itertools.pairwise(order):
+            assert attempts[before].ended_at <= attempts[after].started_at, (before, after)
+        (image,) = repo.images.list_images(group_id=group.group_id)
+        register, assess = attempts["register_image"], attempts["assess_image"]
+        assert register.started_at <= image.created_at <= register.ended_at
+        assert image.created_at < assess.started_at
 
 
 def test_images_recover_the_sky(runs: dict, repo: SqlStateRepository, night: Night) -> None:

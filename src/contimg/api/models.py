@@ -289,7 +289,10 @@ class ImageOut(_Out):
     bmaj_arcsec: float
     bmin_arcsec: float
     bpa_deg: float
-    verdict: str = Field(description="QA verdict: good, bad or unknown.")
+    verdict: str = Field(
+        description="QA verdict: good or bad; pending from the image's registration until its"
+        " sources are found and checked (mosaics take good only); unknown if never judged."
+    )
     rms_jy: float | None = Field(None, description="Robust rms away from sources, Jy/beam.")
     peak_jy: float | None = None
     dynamic_range: float | None = None

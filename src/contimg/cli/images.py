@@ -30,7 +30,8 @@ def list_images(
     config: ConfigOpt = None,
     group: Annotated[str | None, typer.Option("--group", help="Only this group's image.")] = None,
     verdict: Annotated[
-        str | None, typer.Option("--verdict", help="Only images with this QA verdict (good/bad).")
+        str | None,
+        typer.Option("--verdict", help="Only images with this QA verdict (good/bad/pending)."),
     ] = None,
     limit: Annotated[int, typer.Option(min=1, help="At most this many (newest first).")] = 100,
     as_json: JsonOpt = False,

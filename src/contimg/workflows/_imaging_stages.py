@@ -1,4 +1,9 @@
-"""Stages from a (calibrated) MS to a registered, measured image."""
+"""Stages from a (calibrated) MS to a registered, assessed, measured image.
+
+The image is registered as soon as it is made (``image_id``: the QA figures that need no
+catalogue, verdict ``pending``); source finding, cross-match and the verdict
+(``image_assessment``) follow and are recorded on that row (``assessed_verdict``).
+"""
 
 from __future__ import annotations
 
@@ -23,10 +28,17 @@ from contimg.science.sources import (
 )
 from contimg.science.variability import LightCurveAccumulator
 from contimg.state import SqlStateRepository
-from contimg.state._images import NewImage
+from contimg.state._images import NewAssessment, NewImage
 from contimg.workflows._calibration_stages import CalibrationOutcome
 
-__all__ = ["ImageAssessment", "image", "image_assessment", "image_id", "light_curves"]
+__all__ = [
+    "ImageAssessment",
+    "assessed_verdict",
+    "image",
+    "image_assessment",
+    "image_id",
+    "light_curves",
+]
 
 
 @dataclass(frozen=True)
@@ -37,7 +49,6 @@ class ImageAssessment:
     sources: tuple[FoundSource, ...]
     catalogue: Path
     match: CrossMatch | None
-    obs_time: datetime | None
 
 
 def image(
@@ -61,6 +72,50 @@ def image(
 def _obs_time(path: Path) -> datetime | None:
     value = fits.getheader(path).get("DATE-OBS")  # FITS times are UTC without a zone
     return datetime.fromisoformat(value).replace(tzinfo=UTC) if value else None
+
+
+def image_id(
+    image: ImageProducts, config: ImagingSettings, repository: SqlStateRepository, run_id: int
+) -> int:
+    """Register the image as soon as it is made; return the image id.
+
+    The row carries the QA figures that need no catalogue (rms, peak, dynamic range) and
+    the verdict ``pending``; :func:`assessed_verdict` completes it.
+    """
+    p = image
+    qa = image_qa(p.image, config, pb=p.pb)
+    record = repository.images.record(
+        NewImage(
+            name=p.group_id,
+            group_id=p.group_id,
+            ms_path=str(p.ms),
+            image_path=str(p.image),
+            pbcor_path=str(p.pbcor),
+            pb_path=str(p.pb),
+            psf_path=str(p.psf),
+            residual_path=str(p.residual),
+            model_path=str(p.model),
+            png_path=str(p.png),
+            backend=p.backend,
+            frequency_hz=p.frequency_hz,
+            bmaj_arcsec=p.beam.bmaj_arcsec,
+            bmin_arcsec=p.beam.bmin_arcsec,
+            bpa_deg=p.beam.bpa_deg,
+            cell_arcsec=p.cell_arcsec,
+            size=p.size,
+            ra_deg=p.phase_centre_deg[0],
+            dec_deg=p.phase_centre_deg[1],
+            obs_time=_obs_time(p.image),
+            calibration_set=_header_calibration(p.image),
+            rms_jy=qa.rms_jy,
+            peak_jy=qa.peak_jy,
+            dynamic_range=qa.dynamic_range,
+            verdict="pending",
+            qa={**qa.as_dict(), "verdict": "pending"},
+            run_id=run_id,
+        )
+    )
+    return record.id
 
 
 def image_assessment(
@@ -94,41 +149,19 @@ def image_assessment(
         rms_jy=qa.rms_jy,
         sources=[(s.ra_deg, s.dec_deg) for s in found],
     )
-    return ImageAssessment(qa, tuple(found), catalogue, match, _obs_time(image.image))
+    return ImageAssessment(qa, tuple(found), catalogue, match)
 
 
-def image_id(
-    image: ImageProducts,
-    image_assessment: ImageAssessment,
-    repository: SqlStateRepository,
-    run_id: int,
-) -> int:
-    """Register the image, its QA and its source catalogue; return the image id."""
-    p, qa = image, image_assessment.qa
-    record = repository.images.record(
-        NewImage(
-            name=p.group_id,
-            group_id=p.group_id,
-            ms_path=str(p.ms),
-            image_path=str(p.image),
-            pbcor_path=str(p.pbcor),
-            pb_path=str(p.pb),
-            psf_path=str(p.psf),
-            residual_path=str(p.residual),
-            model_path=str(p.model),
-            png_path=str(p.png),
+def assessed_verdict(
+    image_id: int, image_assessment: ImageAssessment, repository: SqlStateRepository
+) -> str:
+    """Record the assessment on the registered image (catalogue replaced); return the verdict."""
+    qa = image_assessment.qa
+    record = repository.images.record_assessment(
+        image_id,
+        NewAssessment(
+            verdict=qa.verdict,
             catalogue_path=str(image_assessment.catalogue),
-            backend=p.backend,
-            frequency_hz=p.frequency_hz,
-            bmaj_arcsec=p.beam.bmaj_arcsec,
-            bmin_arcsec=p.beam.bmin_arcsec,
-            bpa_deg=p.beam.bpa_deg,
-            cell_arcsec=p.cell_arcsec,
-            size=p.size,
-            ra_deg=p.phase_centre_deg[0],
-            dec_deg=p.phase_centre_deg[1],
-            obs_time=image_assessment.obs_time,
-            calibration_set=_header_calibration(p.image),
             rms_jy=qa.rms_jy,
             peak_jy=qa.peak_jy,
             dynamic_range=qa.dynamic_range,
@@ -137,13 +170,11 @@ def image_id(
             flux_ratio=qa.median_flux_ratio,
             ra_offset_arcsec=qa.median_ra_offset_arcsec,
             dec_offset_arcsec=qa.median_dec_offset_arcsec,
-            verdict=qa.verdict,
             qa=qa.as_dict(),
-            run_id=run_id,
         ),
         image_assessment.sources,
     )
-    return record.id
+    return record.verdict
 
 
 def _header_calibration(path: Path) -> str | None:

@@ -111,6 +111,9 @@ def _imaging(settings: Settings, *, calibrated: bool) -> list[Stage]:
             timeout_s=3600,
             resources=Resources(cpus=settings.imaging.threads),
         ),
+        # Registered as soon as it is made (verdict "pending"): source finding is off the
+        # latency path, and its results update the record.
+        Stage("register_image", img.image_id, produces="image_id", config="imaging"),
         Stage(
             "assess_image",
             img.image_assessment,
@@ -118,10 +121,12 @@ def _imaging(settings: Settings, *, calibrated: bool) -> list[Stage]:
             config="imaging",
             executor="process",
             timeout_s=1800,
+            after=("register_image",),
         ),
-        Stage("register_image", img.image_id, produces="image_id"),
+        Stage("record_assessment", img.assessed_verdict, produces="verdict"),
     ]
     if calibrated:
+        # After the assessment: monitor_first_epochs reads the first images' catalogues.
         stages.append(
             Stage(
                 "photometry",
@@ -129,13 +134,14 @@ def _imaging(settings: Settings, *, calibrated: bool) -> list[Stage]:
                 produces="n_measurements",
                 config="photometry",
                 critical=False,
+                after=("record_assessment",),
             )
         )
     return stages
 
 
 def standard(settings: Settings) -> Workflow:
-    """Convert, flag, apply the nearest calibration, image, assess, register, measure."""
+    """Convert, flag, apply the nearest calibration, image, register, assess, measure."""
     return Workflow(
         "standard",
         [
@@ -155,7 +161,7 @@ def quicklook(settings: Settings) -> Workflow:
         "quicklook",
         [*_conversion(settings), *_imaging(settings, calibrated=False)],
         inputs={"group_id": str},
-        description="A fast look at a group: convert, image, assess.",
+        description="A fast look at a group: convert, image, register, assess.",
     )
 
 

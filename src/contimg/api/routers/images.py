@@ -28,7 +28,7 @@ def list_images(
     ctx: Ctx,
     group_id: Annotated[str | None, Query(max_length=64, description="Only this group.")] = None,
     verdict: Annotated[
-        str | None, Query(max_length=16, description="Only this QA verdict (good, bad).")
+        str | None, Query(max_length=16, description="Only this QA verdict (good, bad, pending).")
     ] = None,
     limit: Limit = 100,
     offset: Annotated[int, Query(ge=0, le=100_000, description="Items to skip.")] = 0,
