@@ -343,7 +343,16 @@ class ImagingSettings(_Section):
             "photometry and source finding sees it 5-10 % low."
         ),
     )
-    mgain: float = Field(0.8, gt=0, le=1, description="Major-cycle gain.")
+    mgain: float = Field(
+        0.9,
+        gt=0,
+        le=1,
+        description=(
+            "Major-cycle gain: the fraction of the residual peak cleaned between major cycles. "
+            "On a full group 0.9 needs 3 major cycles where 0.8 needed 4, with the same fluxes "
+            "(0.1 % in a noise-free closed loop)."
+        ),
+    )
     auto_mask: float = Field(5.0, gt=0, description="Auto-masking threshold, sigma.")
     auto_threshold: float = Field(1.0, gt=0, description="Auto-threshold for cleaning, sigma.")
     gridder: Literal["wgridder", "wstacking"] = Field(
@@ -361,6 +370,18 @@ class ImagingSettings(_Section):
         description=(
             "WSClean grids an image this much wider than the field kept (-padding); "
             "w-stacking needs about 2.0 for 2 % flux accuracy near the field edge."
+        ),
+    )
+    baseline_averaging: float | None = Field(
+        5.0,
+        gt=0,
+        description=(
+            "WSClean baseline-dependent time averaging (-baseline-averaging): each baseline is "
+            "averaged in time while Earth rotation moves it less than this many wavelengths, "
+            "so short baselines are averaged and long ones are not. 5 averages baselines "
+            "shorter than about 1.1 km at 1.4 GHz; on a full group it halved WSClean's time, "
+            "and noise-free sources 1.5 deg from the centre lost at most 0.6 % (1.7 % at 10). "
+            "None: no averaging. WSClean only."
         ),
     )
     threads: int = Field(2, ge=1, description="Imager threads.")

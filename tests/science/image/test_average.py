@@ -50,6 +50,35 @@ def test_average_channels_weighted_by_flags(tmp_path: Path) -> None:
     assert average_channels(ms, tmp_path / "same.ms", 1) == ms
 
 
+def test_average_keeps_only_the_imaged_column_as_data(tmp_path: Path) -> None:
+    from casacore.tables import makearrcoldesc, maketabdesc, table
+
+    ms = build_ms(
+        tmp_path / "in.ms",
+        [Source("x", 150.2, 54.7, 1.0)],
+        dec_deg=54.57,
+        lst_mid_deg=150.0,
+        ntimes=1,
+        nchan=8,
+    )
+    with table(str(ms), ack=False, readonly=False) as t:
+        data = t.getcol("DATA")
+        t.addcols(maketabdesc(makearrcoldesc("CORRECTED_DATA", 0j, valuetype="complex", ndim=2)))
+        t.putcol("CORRECTED_DATA", 3.0 * data)
+        flag = t.getcol("FLAG")
+        flag[:, 1, :] = True
+        t.putcol("FLAG", flag)
+    out = average_channels(ms, tmp_path / "avg.ms", 2, data_column="CORRECTED_DATA")
+    with table(str(out), ack=False) as t:
+        assert "CORRECTED_DATA" not in t.colnames()
+        avg = t.getcol("DATA")
+    assert avg.shape == (data.shape[0], 4, 2)
+    assert np.allclose(avg[:, 0], 3.0 * data[:, 0], rtol=1e-5)  # channel 1 flagged
+    assert np.allclose(avg[:, 1], 3.0 * data[:, 2:4].mean(axis=1), rtol=1e-5)
+    with pytest.raises(ValueError, match="MODEL_DATA"):
+        average_channels(ms, tmp_path / "bad.ms", 2, data_column="MODEL_DATA")
+
+
 @pytest.mark.wsclean
 def test_make_image_with_channel_averaging(tmp_path: Path) -> None:
     """Averaged, re-phased scratch copy is a valid MS for WSClean (subtables linked)."""

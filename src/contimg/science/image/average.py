@@ -18,6 +18,7 @@ __all__ = ["average_channels"]
 log = structlog.get_logger(__name__)
 
 _CHUNK_ROWS = 20_000
+_VISIBILITY_COLUMNS = ("DATA", "CORRECTED_DATA", "MODEL_DATA")
 _CHANNEL_COLUMNS = (
     "DATA",
     "CORRECTED_DATA",
@@ -36,7 +37,7 @@ def _factor_for(nchan: int, requested: int) -> int:
     return 1
 
 
-def average_channels(ms: Path, out: Path, factor: int) -> Path:
+def average_channels(ms: Path, out: Path, factor: int, *, data_column: str | None = None) -> Path:
     """Write a copy of ``ms`` with every ``factor`` adjacent channels averaged.
 
     Flagged samples are excluded from the averages (weighted by WEIGHT_SPECTRUM when present);
@@ -51,6 +52,11 @@ def average_channels(ms: Path, out: Path, factor: int) -> Path:
         Output path (replaced when it exists).
     factor : int
         Channels per output channel.
+    data_column : str, optional
+        Keep only this visibility column, written as ``DATA`` in the copy (the imager then reads
+        ``DATA``); the other visibility columns are left out. Default: average all of them. A
+        calibrated group holds DATA and CORRECTED_DATA; averaging only the one imaged halves
+        the work.
 
     Returns
     -------
@@ -77,13 +83,24 @@ def average_channels(ms: Path, out: Path, factor: int) -> Path:
     with table(str(ms), ack=False) as t:
         desc = t.getdesc()
         dminfo = t.getdminfo()
-        present = [c for c in _CHANNEL_COLUMNS if c in t.colnames()]
+        names = t.colnames()
+        rename: dict[str, str] = {}
+        dropped: set[str] = set()
+        if data_column is not None:
+            if data_column not in names:
+                raise ValueError(f"{ms}: no {data_column} column to average")
+            dropped = {c for c in _VISIBILITY_COLUMNS if c in names and c != data_column}
+            if data_column != "DATA":
+                rename[data_column] = "DATA"
+        present = [c for c in _CHANNEL_COLUMNS if c in names and c not in dropped]
         npol = int(t.getcell("FLAG", 0).shape[1])
         for col in present:
             if "shape" in desc[col]:
                 desc[col]["shape"] = np.array([nnew, npol])
+        desc = _renamed_desc(desc, rename, dropped)
+        dminfo = _renamed_dminfo(dminfo, rename, dropped)
         for dm in dminfo.values():
-            if set(dm.get("COLUMNS", [])) & set(present):
+            if set(dm.get("COLUMNS", [])) & {rename.get(c, c) for c in present}:
                 spec = dm.setdefault("SPEC", {})
                 spec.pop("HYPERCUBES", None)
                 spec["DEFAULTTILESHAPE"] = np.array([npol, nnew, max(1, 65536 // (npol * nnew))])
@@ -100,40 +117,78 @@ def average_channels(ms: Path, out: Path, factor: int) -> Path:
                 o.putkeywords(plain)
             for key in subtables:
                 o.putkeyword(key, "Table: " + str((out / key).resolve()))
-            columns = [c for c in t.colnames() if c not in present and c != "FLAG_CATEGORY"]
+            skip = {*present, *dropped, "FLAG_CATEGORY"}
+            columns = [c for c in names if c not in skip]
             for start in range(0, nrow, _CHUNK_ROWS):
                 n = min(_CHUNK_ROWS, nrow - start)
                 for col in columns:
                     if t.iscelldefined(col, start):
                         o.putcol(col, t.getcol(col, start, n), start, n)
-                _average_chunk(t, o, present, start, n, f)
+                _average_chunk(t, o, present, start, n, f, rename)
     _average_spw(out / "SPECTRAL_WINDOW", f)
-    log.info("image.channels_averaged", ms=str(ms), out=str(out), factor=f, nchan=nnew)
+    log.info(
+        "image.channels_averaged",
+        ms=str(ms),
+        out=str(out),
+        factor=f,
+        nchan=nnew,
+        columns=[rename.get(c, c) for c in present],
+    )
     return out
 
 
-def _average_chunk(t: object, o: object, present: list[str], start: int, n: int, f: int) -> None:
+def _renamed_desc(desc: dict, rename: dict[str, str], dropped: set[str]) -> dict:
+    """Table description without the ``dropped`` columns and with ``rename`` applied."""
+    kept = {k: v for k, v in desc.items() if k not in dropped and k not in rename}
+    for old, new in rename.items():
+        kept[new] = desc[old]
+    return kept
+
+
+def _renamed_dminfo(dminfo: dict, rename: dict[str, str], dropped: set[str]) -> dict:
+    """Data-manager layout without the ``dropped`` columns and with ``rename`` applied."""
+    result = {}
+    for key, dm in dminfo.items():
+        cols = [rename.get(c, c) for c in dm.get("COLUMNS", []) if c not in dropped]
+        if cols or not dm.get("COLUMNS"):
+            result[key] = {**dm, "COLUMNS": cols}
+    return result
+
+
+def _bin_sum(values: np.ndarray, f: int) -> np.ndarray:
+    """Sum every ``f`` adjacent channels (axis 1) without leaving ``values``' precision."""
+    out = values[:, 0::f].copy()
+    for k in range(1, f):
+        out += values[:, k::f]
+    return out
+
+
+def _average_chunk(
+    t: object, o: object, present: list[str], start: int, n: int, f: int, rename: dict[str, str]
+) -> None:
     flag = t.getcol("FLAG", start, n)  # (n, nchan, npol)
-    shape = (flag.shape[0], flag.shape[1] // f, f, flag.shape[2])
     if "WEIGHT_SPECTRUM" in present:
-        weight = t.getcol("WEIGHT_SPECTRUM", start, n).astype(np.float64)
+        weight = t.getcol("WEIGHT_SPECTRUM", start, n).astype(np.float32)
+        w = np.where(flag, np.float32(0.0), weight)
     else:
-        weight = np.ones(flag.shape)
-    w = np.where(flag, 0.0, weight).reshape(shape)
-    wsum = w.sum(axis=2)
+        w = (~flag).astype(np.float32)
+    wsum = _bin_sum(w, f)
     new_flag = wsum == 0
+    empty_rows = np.flatnonzero(new_flag.reshape(len(new_flag), -1).any(axis=1))
     o.putcol("FLAG", new_flag, start, n)
     for col in present:
         if col in {"FLAG", "SIGMA_SPECTRUM"}:
             continue
         if col == "WEIGHT_SPECTRUM":
-            o.putcol(col, wsum.astype(np.float32), start, n)
+            o.putcol(col, wsum, start, n)
             continue
         data = t.getcol(col, start, n)
-        summed = (data.reshape(shape) * w).sum(axis=2)
         with np.errstate(invalid="ignore", divide="ignore"):
-            avg = np.where(new_flag, data.reshape(shape).mean(axis=2), summed / wsum)
-        o.putcol(col, avg.astype(data.dtype), start, n)
+            avg = _bin_sum(data * w, f) / wsum
+        if empty_rows.size:  # a wholly flagged bin keeps the plain mean of its samples
+            rows = empty_rows
+            avg[rows] = np.where(new_flag[rows], _bin_sum(data[rows], f) / f, avg[rows])
+        o.putcol(rename.get(col, col), avg.astype(data.dtype, copy=False), start, n)
     if "SIGMA_SPECTRUM" in present:
         with np.errstate(divide="ignore"):
             sigma = np.where(wsum > 0, 1.0 / np.sqrt(np.maximum(wsum, 1e-30)), 1.0)

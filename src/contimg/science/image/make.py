@@ -159,8 +159,10 @@ def make_image(
     scratch_parent.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=scratch_parent))
     try:
-        work_ms = _prepare_ms(ms, summary, centre, _average_factor(summary, params), scratch)
-        data_column = choose_data_column(work_ms, params.data_column)
+        data_column = choose_data_column(ms, params.data_column)
+        work_ms, work_column = _prepare_ms(
+            ms, summary, centre, _average_factor(summary, params), scratch, data_column
+        )
         cell, size, est = plan_cell(work_ms, params)
         bound.info(
             "image.planned",
@@ -183,11 +185,12 @@ def make_image(
             auto_threshold=params.auto_threshold,
             threads=params.threads,
             memory_gb=params.memory_gb,
-            data_column=data_column,
+            data_column=work_column,
             scratch=scratch,
             restoring_beam=params.restoring_beam_arcsec,
             padding=params.padding,
             gridder=params.gridder,
+            baseline_averaging=params.baseline_averaging,
         )
         # Warm the plotting imports while the imager runs (they cost seconds on a cold worker).
         preload = threading.Thread(target=preload_plotting, name="preload-plotting", daemon=True)
@@ -271,23 +274,32 @@ def _prepare_ms(
     centre: tuple[float, float],
     channel_average: int,
     scratch: Path,
-) -> Path:
-    """Return an MS with one phase centre at ``centre`` (a scratch copy unless ``ms`` is one)."""
+    data_column: str,
+) -> tuple[Path, str]:
+    """Return an MS with one phase centre at ``centre`` and the column to image in it.
+
+    The MS is a scratch copy unless ``ms`` already has one phase centre there and needs no
+    averaging; an averaged copy holds only ``data_column``, as DATA.
+    """
     fields = summary.fields
     used = fields.used
     single_at_centre = used.size == 1 and (
         abs(fields.ra_rad[used[0]] - centre[0]) < _SAME_CENTRE_RAD
         and abs(fields.dec_rad[used[0]] - centre[1]) < _SAME_CENTRE_RAD
     )
-    work = ms
+    work, column = ms, data_column
     if channel_average > 1:
-        work = average_channels(ms, scratch / "averaged.ms", channel_average)
+        averaged = average_channels(
+            ms, scratch / "averaged.ms", channel_average, data_column=data_column
+        )
+        if averaged != ms:
+            work, column = averaged, "DATA"
     if not single_at_centre:
         if work == ms:
             work = rephase_ms(ms, centre, scratch / "rephased.ms")
         else:
             rephase_ms(work, centre)
-    return work
+    return work, column
 
 
 def _check_image(ms: Path, image: Path) -> None:

@@ -44,6 +44,8 @@ class ImagingPlan:
         Gridded image size over kept image size (WSClean ``-padding``).
     gridder : str
         ``wgridder`` or ``wstacking`` (WSClean).
+    baseline_averaging : float, optional
+        WSClean baseline-dependent time averaging, wavelengths; None: none.
     """
 
     ms: Path
@@ -62,6 +64,7 @@ class ImagingPlan:
     restoring_beam: tuple[float, float, float] | None = None
     padding: float = 1.2
     gridder: str = "wgridder"
+    baseline_averaging: float | None = None
 
 
 @dataclass(frozen=True)

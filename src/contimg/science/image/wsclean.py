@@ -75,6 +75,8 @@ def wsclean_command(plan: ImagingPlan) -> list[str]:
     ]  # fmt: skip
     if plan.gridder == "wgridder":
         cmd.append("-use-wgridder")
+    if plan.baseline_averaging is not None:
+        cmd += ["-baseline-averaging", f"{plan.baseline_averaging:g}"]
     if plan.restoring_beam is not None:
         bmaj, bmin, bpa = plan.restoring_beam
         cmd += ["-beam-shape", f"{bmaj:g}asec", f"{bmin:g}asec", f"{bpa:g}deg"]
