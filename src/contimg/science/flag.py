@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -91,22 +91,116 @@ def flagged_fraction(ms: Path, *, cross_only: bool = False) -> float:
     return float(np.mean(flags)) if flags.size else 1.0
 
 
-def _flag_basic(ms: Path, *, autos: bool, zeros: bool) -> None:
-    from casacore.tables import table
-
-    with table(str(ms), readonly=False, ack=False) as tb:
-        flags = tb.getcol("FLAG")
-        if autos:
-            flags[tb.getcol("ANTENNA1") == tb.getcol("ANTENNA2")] = True
-        if zeros:
-            flags |= tb.getcol("DATA") == 0
-        tb.putcol("FLAG", flags)
-
-
-#: Rows of the MS read at once by the amplitude clip (bounded memory at full scale).
-_CLIP_CHUNK_ROWS = 8192
+#: Rows of the MS read at once by the passes below (bounded memory at full scale).
+_CHUNK_ROWS = 8192
 #: A row needs this many unflagged (channel, correlation) cells for robust statistics.
 _CLIP_MIN_CELLS = 8
+
+
+@dataclass
+class _Counts:
+    """Flagged visibility counts gathered during one pass over the MS."""
+
+    total: int = 0
+    cross_total: int = 0
+    flagged: dict[str, int] = field(default_factory=dict)
+    cross_flagged: int = 0
+
+    def add(self, key: str, flags: np.ndarray) -> None:
+        self.flagged[key] = self.flagged.get(key, 0) + int(np.count_nonzero(flags))
+
+    def fraction(self, key: str) -> float:
+        return self.flagged[key] / self.total if self.total else 1.0
+
+
+def _chunks(tb: object) -> Iterator[tuple[int, int]]:
+    nrow = tb.nrows()
+    for start in range(0, nrow, _CHUNK_ROWS):
+        yield start, min(_CHUNK_ROWS, nrow - start)
+
+
+def _flag_basic(ms: Path, *, autos: bool, zeros: bool) -> _Counts:
+    """Flag autocorrelations and exact zeros in one pass; count the flags before and after.
+
+    FLAG_ROW counts as flagging every cell of its row. Counts: ``before``, ``autocorrelations``
+    (after them) and ``zeros`` (after them).
+    """
+    from casacore.tables import table
+
+    counts = _Counts()
+    with table(str(ms), readonly=False, ack=False) as tb:
+        for start, n in _chunks(tb):
+            flags = tb.getcol("FLAG", start, n)
+            flags |= tb.getcol("FLAG_ROW", start, n)[:, None, None]
+            counts.total += flags.size
+            counts.add("before", flags)
+            if autos:
+                flags[tb.getcol("ANTENNA1", start, n) == tb.getcol("ANTENNA2", start, n)] = True
+            counts.add("autocorrelations", flags)
+            if zeros:
+                flags |= tb.getcol("DATA", start, n) == 0
+            counts.add("zeros", flags)
+            tb.putcol("FLAG", flags, start, n)
+    return counts
+
+
+def _robust_row_stats(amp: np.ndarray, flagged: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Median and robust sigma (1.4826 x MAD) of each row's unflagged values.
+
+    Flagged cells are sent alternately to the top and the bottom of the row's order, which
+    leaves the middle (the median) among the unflagged values: one vectorised partition per
+    row instead of a NaN-aware median row by row.
+    """
+    rank = np.cumsum(flagged, axis=1)
+    high = flagged & (rank % 2 == 1)
+    low = flagged & ~high
+    med = np.median(np.where(high, np.inf, np.where(low, -np.inf, amp)), axis=1)
+    dev = np.abs(amp - med[:, None])
+    mad = np.median(np.where(high, np.inf, np.where(low, -1.0, dev)), axis=1)
+    return med, 1.4826 * mad
+
+
+def _clip_rows(data: np.ndarray, flags: np.ndarray, sigma: float) -> np.ndarray:
+    """Return ``flags`` with the channels clipped by :func:`clip_outliers` added."""
+    n = len(flags)
+    usable = (~flags).reshape(n, -1).sum(axis=1) >= _CLIP_MIN_CELLS
+    if not usable.any():
+        return flags
+    amp = np.abs(data[usable])
+    cells = amp.reshape(len(amp), -1)
+    med, spread = _robust_row_stats(cells, flags[usable].reshape(len(amp), -1))
+    limit = np.where(spread > 0, med + sigma * spread, np.inf)
+    hot = np.any((amp > limit[:, None, None]) & ~flags[usable], axis=2)
+    if hot.any():
+        flags = flags.copy()
+        flags[usable] |= hot[:, :, None]
+    return flags
+
+
+def _clip_and_count(ms: Path, sigma: float | None) -> _Counts:
+    """Clip amplitude outliers (when ``sigma`` is set) and count the flags, in one pass.
+
+    Counts: ``rfi`` (before the clip), ``clip`` (after it) and the cross-correlations' flags.
+    """
+    from casacore.tables import table
+
+    counts = _Counts()
+    with table(str(ms), readonly=sigma is None, ack=False) as tb:
+        for start, n in _chunks(tb):
+            flags = tb.getcol("FLAG", start, n)
+            flags |= tb.getcol("FLAG_ROW", start, n)[:, None, None]
+            counts.total += flags.size
+            counts.add("rfi", flags)
+            if sigma is not None:
+                clipped = _clip_rows(tb.getcol("DATA", start, n), flags, sigma)
+                if clipped is not flags:
+                    tb.putcol("FLAG", clipped, start, n)
+                    flags = clipped
+            counts.add("clip", flags)
+            cross = tb.getcol("ANTENNA1", start, n) != tb.getcol("ANTENNA2", start, n)
+            counts.cross_total += int(np.count_nonzero(cross)) * flags[0].size
+            counts.cross_flagged += int(np.count_nonzero(flags[cross]))
+    return counts
 
 
 def clip_outliers(ms: Path, sigma: float) -> None:
@@ -125,25 +219,7 @@ def clip_outliers(ms: Path, sigma: float) -> None:
     sigma : float
         Threshold in robust standard deviations above the row median.
     """
-    from casacore.tables import table
-
-    with table(str(ms), readonly=False, ack=False) as tb:
-        for start in range(0, tb.nrows(), _CLIP_CHUNK_ROWS):
-            n = min(_CLIP_CHUNK_ROWS, tb.nrows() - start)
-            flags = tb.getcol("FLAG", start, n)
-            usable = (~flags).reshape(n, -1).sum(axis=1) >= _CLIP_MIN_CELLS
-            if not usable.any():
-                continue
-            amp = np.where(flags, np.nan, np.abs(tb.getcol("DATA", start, n)))
-            flat = amp.reshape(n, -1)[usable]
-            med = np.nanmedian(flat, axis=1)
-            spread = 1.4826 * np.nanmedian(np.abs(flat - med[:, None]), axis=1)
-            limit = np.full(n, np.inf)
-            limit[usable] = np.where(spread > 0, med + sigma * spread, np.inf)
-            hot = np.any(amp > limit[:, None, None], axis=2)  # NaN (flagged) is never hot
-            if hot.any():
-                flags |= hot[:, :, None]
-                tb.putcol("FLAG", flags, start, n)
+    _clip_and_count(ms, sigma)
 
 
 def _aoflagger(
@@ -257,26 +333,25 @@ def flag_ms(
         raise FlaggingError(
             f"unknown flagging.backend {settings.backend!r} (known: {known})"
         ) from None
-    before = flagged_fraction(ms)
+    basic = _flag_basic(ms, autos=settings.flag_autocorrelations, zeros=settings.flag_zeros)
+    before = current = basic.fraction("before")
     reasons: dict[str, float] = {}
-    current = before
-    if settings.flag_autocorrelations:
-        _flag_basic(ms, autos=True, zeros=False)
-        now = flagged_fraction(ms)
-        reasons["autocorrelations"], current = now - current, now
-    if settings.flag_zeros:
-        _flag_basic(ms, autos=False, zeros=True)
-        now = flagged_fraction(ms)
-        reasons["zeros"], current = now - current, now
+    for key, on in (
+        ("autocorrelations", settings.flag_autocorrelations),
+        ("zeros", settings.flag_zeros),
+    ):
+        if on:
+            now = basic.fraction(key)
+            reasons[key], current = now - current, now
     backend(ms, settings, log_dir, scratch_dir)
-    now = flagged_fraction(ms)
+    final = _clip_and_count(ms, settings.clip_sigma)
+    now = final.fraction("rfi")
     reasons["rfi"], current = now - current, now
     if settings.clip_sigma is not None:
-        clip_outliers(ms, settings.clip_sigma)
-        now = flagged_fraction(ms)
+        now = final.fraction("clip")
         reasons["clip"], current = now - current, now
     after = current
-    cross = flagged_fraction(ms, cross_only=True)
+    cross = final.cross_flagged / final.cross_total if final.cross_total else 1.0
     result = FlagResult(ms, settings.backend, before, after, reasons, cross)
     log.info(
         "flagging.done",
