@@ -344,13 +344,13 @@ class ImagingSettings(_Section):
         ),
     )
     mgain: float = Field(
-        0.9,
+        0.8,
         gt=0,
         le=1,
         description=(
             "Major-cycle gain: the fraction of the residual peak cleaned between major cycles. "
-            "On a full group 0.9 needs 3 major cycles where 0.8 needed 4, with the same fluxes "
-            "(0.1 % in a noise-free closed loop)."
+            "0.9 saves a major cycle on a full target group, but around a 5 Jy calibrator it "
+            "left +-46 mJy in the residual where 0.8 left +-6 mJy."
         ),
     )
     auto_mask: float = Field(5.0, gt=0, description="Auto-masking threshold, sigma.")
