@@ -163,6 +163,7 @@ def find_sources(
     island_snr: float = 3.0,
     pb_limit: float = 0.0,
     scratch_dir: Path | None = None,
+    rms_box_beams: float | None = None,
 ) -> list[FoundSource]:
     """Find and fit sources in ``image`` with PyBDSF.
 
@@ -182,6 +183,9 @@ def find_sources(
     scratch_dir : Path, optional
         PyBDSF writes a log beside its input: it runs on a link in a scratch directory that is
         removed afterwards.
+    rms_box_beams : float, optional
+        Local-noise box (PyBDSF ``rms_box``) in beam major axes, step a third of it; at most
+        half the image. None: PyBDSF chooses.
 
     Returns
     -------
@@ -206,6 +210,7 @@ def find_sources(
                 quiet=True,
                 mean_map="zero",
                 rms_map=True,
+                rms_box=_rms_box(image, rms_box_beams),
                 ncores=1,
             )
         sources = list(getattr(result, "sources", []))
@@ -247,6 +252,19 @@ def find_sources(
     out.sort(key=lambda s: -s.peak_jy)
     log.info("sources.found", image=str(image), count=len(out))
     return out
+
+
+def _rms_box(image: Path, beams: float | None) -> tuple[int, int] | None:
+    """PyBDSF ``rms_box`` (size, step) in pixels for a box ``beams`` beam major axes wide."""
+    if beams is None:
+        return None
+    header = fits.getheader(image)
+    bmaj, cell = header.get("BMAJ"), abs(float(header.get("CDELT2", 0.0)))
+    if not bmaj or cell <= 0:
+        return None
+    half = min(int(header["NAXIS1"]), int(header["NAXIS2"])) // 2
+    size = min(round(beams * float(bmaj) / cell), half)
+    return (size, max(1, size // 3)) if size >= 6 else None
 
 
 def crossmatch(

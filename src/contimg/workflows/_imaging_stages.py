@@ -128,6 +128,7 @@ def image_assessment(
         snr=config.source_snr,
         pb_limit=config.pb_limit,
         scratch_dir=scratch,
+        rms_box_beams=config.source_rms_box_beams,
     )
     match = None
     if config.reference_catalog is not None:
