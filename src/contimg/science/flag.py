@@ -34,10 +34,8 @@ __all__ = [
     "RFI_BACKENDS",
     "FlagResult",
     "FlaggingError",
-    "clip_outliers",
     "default_strategy",
     "flag_ms",
-    "flagged_fraction",
 ]
 
 
@@ -78,17 +76,6 @@ class FlagResult:
 def default_strategy() -> Path:
     """Return the path of the DSA-110 AOFlagger strategy shipped with the package."""
     return Path(str(resources.files("contimg.science") / "data" / "aoflagger_dsa110.lua"))
-
-
-def flagged_fraction(ms: Path, *, cross_only: bool = False) -> float:
-    """Return the flagged fraction of an MS (all rows, or cross-correlations only)."""
-    from casacore.tables import table
-
-    with table(str(ms), ack=False) as tb:
-        flags = tb.getcol("FLAG") | tb.getcol("FLAG_ROW")[:, None, None]
-        if cross_only:
-            flags = flags[tb.getcol("ANTENNA1") != tb.getcol("ANTENNA2")]
-    return float(np.mean(flags)) if flags.size else 1.0
 
 
 #: Rows of the MS read at once by the passes below (bounded memory at full scale).
@@ -161,7 +148,14 @@ def _robust_row_stats(amp: np.ndarray, flagged: np.ndarray) -> tuple[np.ndarray,
 
 
 def _clip_rows(data: np.ndarray, flags: np.ndarray, sigma: float) -> np.ndarray:
-    """Return ``flags`` with the channels clipped by :func:`clip_outliers` added."""
+    """Return ``flags`` with the channels whose amplitude stands far above their row added.
+
+    For each row (one baseline, one integration) the median and the robust standard deviation
+    (1.4826 x MAD) of the unflagged amplitudes over channels and correlations are computed; a
+    channel is flagged, in every correlation, where any correlation's amplitude exceeds the
+    median by ``sigma`` robust standard deviations. Rows with fewer than a few unflagged cells,
+    or no spread, are left alone.
+    """
     n = len(flags)
     usable = (~flags).reshape(n, -1).sum(axis=1) >= _CLIP_MIN_CELLS
     if not usable.any():
@@ -201,25 +195,6 @@ def _clip_and_count(ms: Path, sigma: float | None) -> _Counts:
             counts.cross_total += int(np.count_nonzero(cross)) * flags[0].size
             counts.cross_flagged += int(np.count_nonzero(flags[cross]))
     return counts
-
-
-def clip_outliers(ms: Path, sigma: float) -> None:
-    """Flag channels whose amplitude stands far above the rest of their row.
-
-    For each row (one baseline, one integration) the median and the robust standard deviation
-    (1.4826 x MAD) of the unflagged amplitudes over channels and correlations are computed; a
-    channel is flagged, in every correlation, where any correlation's amplitude exceeds the
-    median by ``sigma`` robust standard deviations. Rows with fewer than a few unflagged cells,
-    or no spread, are left alone.
-
-    Parameters
-    ----------
-    ms : Path
-        Measurement Set (FLAG column modified in place).
-    sigma : float
-        Threshold in robust standard deviations above the row median.
-    """
-    _clip_and_count(ms, sigma)
 
 
 def _aoflagger(
