@@ -15,10 +15,9 @@ from contimg.science.sources import find_sources
 from ._simms import Source, build_ms
 
 
-def test_average_channels_weighted_by_flags(tmp_path: Path) -> None:
-    from casacore.tables import table
-
-    ms = build_ms(
+def _one_source_ms(tmp_path: Path) -> Path:
+    """One integration, 8 channels, a 1 Jy source near the phase centre."""
+    return build_ms(
         tmp_path / "in.ms",
         [Source("x", 150.2, 54.7, 1.0)],
         dec_deg=54.57,
@@ -26,6 +25,12 @@ def test_average_channels_weighted_by_flags(tmp_path: Path) -> None:
         ntimes=1,
         nchan=8,
     )
+
+
+def test_average_channels_weighted_by_flags(tmp_path: Path) -> None:
+    from casacore.tables import table
+
+    ms = _one_source_ms(tmp_path)
     with table(str(ms), ack=False, readonly=False) as t:
         flag = t.getcol("FLAG")
         flag[:, 0, :] = True  # first channel of the first bin flagged
@@ -53,14 +58,7 @@ def test_average_channels_weighted_by_flags(tmp_path: Path) -> None:
 def test_average_keeps_only_the_imaged_column_as_data(tmp_path: Path) -> None:
     from casacore.tables import makearrcoldesc, maketabdesc, table
 
-    ms = build_ms(
-        tmp_path / "in.ms",
-        [Source("x", 150.2, 54.7, 1.0)],
-        dec_deg=54.57,
-        lst_mid_deg=150.0,
-        ntimes=1,
-        nchan=8,
-    )
+    ms = _one_source_ms(tmp_path)
     with table(str(ms), ack=False, readonly=False) as t:
         data = t.getcol("DATA")
         t.addcols(maketabdesc(makearrcoldesc("CORRECTED_DATA", 0j, valuetype="complex", ndim=2)))
