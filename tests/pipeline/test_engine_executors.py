@@ -135,3 +135,47 @@ def test_process_executor_runs_closures_by_value(shared_runners: dict) -> None:
     )
     result = shared_runners["inline"].run(wf, {"x": 6})
     assert result.outputs == {"y": 42}
+
+
+_PRELOAD_PROBE = """
+import sys
+from pathlib import Path
+from contimg.config.settings import ExecutorSettings, PathsSettings, Settings
+from contimg.pipeline import Runner, Stage, Workflow
+from contimg.state import open_repository
+
+workdir = Path(sys.argv[1])
+preload = tuple(sys.argv[2:])
+repo = open_repository(f"sqlite:///{workdir / 'state.sqlite3'}")
+settings = Settings(
+    paths=PathsSettings(workdir=workdir), executor=ExecutorSettings(preload=preload)
+)
+wf = Workflow(
+    "probe",
+    [Stage("loaded", lambda: "xml.dom.minidom" in sys.modules, produces="y", executor="process")],
+)
+with Runner(repo, settings) as runner:
+    print(runner.run(wf, {}).outputs["y"])
+"""
+
+
+@pytest.mark.parametrize(
+    ("preload", "loaded"),
+    [((), "False"), (("xml.dom.minidom", "no_such_module_here"), "True")],
+)
+def test_process_children_start_with_the_preloaded_modules(
+    tmp_path: Path, preload: tuple[str, ...], loaded: str
+) -> None:
+    # The fork server is one per process, so each case runs in an interpreter of its own; a
+    # module that cannot be imported is skipped, not fatal.
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-c", _PRELOAD_PROBE, str(tmp_path), *preload],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    assert out.stdout.strip().splitlines()[-1] == loaded

@@ -49,7 +49,7 @@ class Executor(Protocol):
 #: kind -> factory(executor settings).
 EXECUTORS: dict[str, Callable[[ExecutorSettings], Executor]] = {
     "inline": lambda _settings: InlineExecutor(),
-    "process": lambda _settings: ProcessExecutor(),
+    "process": lambda s: ProcessExecutor(preload=s.preload),
     "dask": lambda s: DaskExecutor(s.address, threads=s.max_parallel),
 }
 

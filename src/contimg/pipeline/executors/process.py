@@ -21,7 +21,7 @@ import pickle
 import sys
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
@@ -118,17 +118,22 @@ class ProcessExecutor:
     ----------
     start_method : {"forkserver", "spawn"}, optional
         Default: ``forkserver`` where available.
+    preload : sequence of str
+        Modules the fork server imports before it forks the first child (``executor.preload``),
+        besides the engine itself; one that cannot be imported is skipped. The server is one
+        per process and starts with the first child, so the first executor's list holds.
     """
 
     name = "process"
 
-    def __init__(self, start_method: str | None = None) -> None:
+    def __init__(self, start_method: str | None = None, preload: Sequence[str] = ()) -> None:
         methods = multiprocessing.get_all_start_methods()
         method = start_method or ("forkserver" if "forkserver" in methods else "spawn")
         self._ctx = multiprocessing.get_context(method)
         if method == "forkserver":
-            # Children fork from a server that has already imported the engine.
-            self._ctx.set_forkserver_preload(["contimg.pipeline.executors.process"])
+            # Children fork from a server that has already imported the engine and the
+            # science a stage needs: each child then skips seconds of imports.
+            self._ctx.set_forkserver_preload(["contimg.pipeline.executors.process", *preload])
         self._live: set[Any] = set()
         self._lock = threading.Lock()
 
