@@ -331,7 +331,20 @@ class ImagingSettings(_Section):
     cell_arcsec: float | None = Field(
         None,
         gt=0,
-        description=("Pixel size; default 1/5 of the synthesized beam the weighting gives."),
+        description=(
+            "Pixel size; default the estimated synthesized beam's minor axis / cells_per_beam."
+        ),
+    )
+    cells_per_beam: float = Field(
+        4.0,
+        ge=2.0,
+        description=(
+            "Pixels across the minor axis of the beam estimated from the weighted uv "
+            "distribution, when cell_arcsec is unset; WSClean's fitted beam then spans 3-4 "
+            'pixels. The clean, the FFTs and source finding follow the pixel count: 4 (4.0" '
+            'on a full group) images in about 3/4 of the time of 5 (3.2"); noise-free '
+            "fluxes moved by at most 1.2 % at 3.5."
+        ),
     )
     robust: float = Field(0.0, ge=-2, le=2, description="Briggs robust parameter.")
     niter: int = Field(
@@ -361,6 +374,16 @@ class ImagingSettings(_Section):
             "WSClean gridder: 'wgridder' (-use-wgridder) or WSClean's default w-stacking. "
             "In noise-free simulations w-stacking at padding 1.2 read sources near the edge of "
             "a 3 deg field 7-14 % faint and took 2.5x as long; wgridder was within 1 %."
+        ),
+    )
+    wgridder_accuracy: float = Field(
+        1e-3,
+        gt=0,
+        lt=0.1,
+        description=(
+            "Requested accuracy of WSClean's wgridder (-wgridder-accuracy; WSClean's default "
+            "is 1e-4). 1e-3 narrows the gridding kernel: a full group's inversions and "
+            "predictions take 25 % less time, and fluxes agree with 1e-4 to 0.1 %."
         ),
     )
     padding: float = Field(

@@ -39,12 +39,12 @@ def test_products_exist_with_headers(wsclean_products: ImageProducts) -> None:
     assert 1.40e9 < wsclean_products.frequency_hz < 1.41e9
 
 
-def test_cell_is_a_fifth_of_the_beam(wsclean_products: ImageProducts) -> None:
+def test_cell_samples_the_beam_at_least_three_times(wsclean_products: ImageProducts) -> None:
     beam = wsclean_products.beam
     # The beam the weighting gives (core dominated), not lambda / B_max.
     assert 15 < beam.bmin_arcsec < beam.bmaj_arcsec < 90
-    ratio = beam.bmin_arcsec / wsclean_products.cell_arcsec
-    assert 3.5 < ratio < 6.5
+    ratio = beam.bmin_arcsec / wsclean_products.cell_arcsec  # imaging.cells_per_beam = 4
+    assert 3.0 < ratio < 5.0
     assert wsclean_products.size * wsclean_products.cell_arcsec >= 3.0 * 3600
 
 

@@ -52,7 +52,6 @@ IMAGERS: dict[str, Callable[[ImagingPlan], BackendImages]] = {
 }
 
 _SAME_CENTRE_RAD = 1e-7  # ~0.02": a single field already at the centre is not re-phased
-_CELLS_PER_BEAM = 5.0
 
 
 def _contimg_version() -> str:
@@ -70,7 +69,8 @@ def plan_cell(ms: Path, params: ImagingSettings) -> tuple[float, int, Beam | Non
     ms : Path
         Measurement Set to be imaged (single phase centre).
     params : ImagingSettings
-        ``cell_arcsec`` (None: a fifth of the estimated beam minor axis) and ``fov_deg``.
+        ``cell_arcsec`` (None: the estimated beam's minor axis over ``cells_per_beam``) and
+        ``fov_deg``.
 
     Returns
     -------
@@ -82,7 +82,7 @@ def plan_cell(ms: Path, params: ImagingSettings) -> tuple[float, int, Beam | Non
         cell = float(params.cell_arcsec)
     else:
         beam = estimate_beam(ms, params.robust, fov_deg=params.fov_deg)
-        cell = math.floor(10.0 * beam.bmin_arcsec / _CELLS_PER_BEAM) / 10.0
+        cell = math.floor(10.0 * beam.bmin_arcsec / params.cells_per_beam) / 10.0
         cell = max(cell, 0.1)
     size = math.ceil(params.fov_deg * 3600.0 / cell)
     size += size % 2
@@ -190,6 +190,7 @@ def make_image(
             restoring_beam=params.restoring_beam_arcsec,
             padding=params.padding,
             gridder=params.gridder,
+            wgridder_accuracy=params.wgridder_accuracy,
             baseline_averaging=params.baseline_averaging,
         )
         # Warm the plotting imports while the imager runs (they cost seconds on a cold worker).

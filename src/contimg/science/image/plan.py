@@ -44,6 +44,8 @@ class ImagingPlan:
         Gridded image size over kept image size (WSClean ``-padding``).
     gridder : str
         ``wgridder`` or ``wstacking`` (WSClean).
+    wgridder_accuracy : float, optional
+        Requested wgridder accuracy (``-wgridder-accuracy``); None: WSClean's default.
     baseline_averaging : float, optional
         WSClean baseline-dependent time averaging, wavelengths; None: none.
     """
@@ -64,6 +66,7 @@ class ImagingPlan:
     restoring_beam: tuple[float, float, float] | None = None
     padding: float = 1.2
     gridder: str = "wgridder"
+    wgridder_accuracy: float | None = None
     baseline_averaging: float | None = None
 
 

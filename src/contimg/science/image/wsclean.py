@@ -75,6 +75,8 @@ def wsclean_command(plan: ImagingPlan) -> list[str]:
     ]  # fmt: skip
     if plan.gridder == "wgridder":
         cmd.append("-use-wgridder")
+        if plan.wgridder_accuracy is not None:
+            cmd += ["-wgridder-accuracy", f"{plan.wgridder_accuracy:g}"]
     if plan.baseline_averaging is not None:
         cmd += ["-baseline-averaging", f"{plan.baseline_averaging:g}"]
     if plan.restoring_beam is not None:
