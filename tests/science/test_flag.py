@@ -210,3 +210,29 @@ def test_masked_row_statistics_match_nan_median() -> None:
         assert values[j] - 1e-6 <= med[row] <= values[min(j + 1, values.size - 1)] + 1e-6
     # the half-rank shift moves the spread by about 1/(unflagged cells): 300 or more here
     assert np.allclose(sigma, ref_sigma, rtol=0.02)
+
+
+@pytest.mark.parametrize("threads", [2, 3])
+def test_threaded_clip_is_the_clip(threads: int) -> None:
+    """Blocks of rows clipped in threads give the flags of one pass, and no copy when clean."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from contimg.science.flag import _clip_rows, _clip_rows_threaded
+
+    rng = np.random.default_rng(5)
+    shape = (1001, 96, 2)
+    data = (rng.standard_normal(shape) + 1j * rng.standard_normal(shape)).astype(np.complex64)
+    flags = rng.random(shape) < 0.05
+    with ThreadPoolExecutor(threads) as pool:
+        assert _clip_rows_threaded(data, flags, 10.0, pool, threads) is flags
+        hot = rng.choice(shape[0], 40, replace=False)
+        flags[hot, 17] = False
+        data[hot, 17, 0] += 100.0
+        expected = _clip_rows(data, flags, 10.0)
+        got = _clip_rows_threaded(data, flags, 10.0, pool, threads)
+    assert got is not flags
+    np.testing.assert_array_equal(got, expected)
+    newly = got & ~flags
+    assert set(np.flatnonzero(newly.any(axis=(1, 2)))) == set(hot.tolist())
+    assert not np.delete(newly, 17, axis=1).any()  # only the hot channel, in both correlations
+    assert got[hot, 17].all()

@@ -226,7 +226,9 @@ class FlaggingSettings(_Section):
             "group, 2 threads, strategy run per polarization: 52 s indirect, 67 s direct."
         ),
     )
-    threads: int = Field(2, ge=1, description="Flagger threads (AOFlagger -j).")
+    threads: int = Field(
+        2, ge=1, description="Flagger threads: AOFlagger -j, and the amplitude clip's row blocks."
+    )
     clip_sigma: float | None = Field(
         10.0,
         gt=0,

@@ -18,9 +18,11 @@ Each step's newly flagged fraction is recorded in :class:`FlagResult`.
 
 from __future__ import annotations
 
+import itertools
 import shutil
 import subprocess
 from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -171,7 +173,25 @@ def _clip_rows(data: np.ndarray, flags: np.ndarray, sigma: float) -> np.ndarray:
     return flags
 
 
-def _clip_and_count(ms: Path, sigma: float | None) -> _Counts:
+def _clip_rows_threaded(
+    data: np.ndarray, flags: np.ndarray, sigma: float, pool: ThreadPoolExecutor, threads: int
+) -> np.ndarray:
+    """Run :func:`_clip_rows` on ``threads`` blocks of rows at once.
+
+    Rows are independent, and NumPy's partitions and ufuncs release the GIL: a full group's
+    clip takes half the time on 2 cores. Returns ``flags`` itself when nothing was clipped.
+    """
+    if threads < 2 or len(flags) < 2 * threads:
+        return _clip_rows(data, flags, sigma)
+    bounds = np.linspace(0, len(flags), threads + 1).astype(int)
+    parts = [(data[a:b], flags[a:b]) for a, b in itertools.pairwise(bounds)]
+    clipped = list(pool.map(lambda part: _clip_rows(*part, sigma), parts))
+    if all(new is old for new, (_, old) in zip(clipped, parts, strict=True)):
+        return flags
+    return np.concatenate(clipped)
+
+
+def _clip_and_count(ms: Path, sigma: float | None, threads: int = 1) -> _Counts:
     """Clip amplitude outliers (when ``sigma`` is set) and count the flags, in one pass.
 
     Counts: ``rfi`` (before the clip), ``clip`` (after it) and the cross-correlations' flags.
@@ -179,14 +199,18 @@ def _clip_and_count(ms: Path, sigma: float | None) -> _Counts:
     from casacore.tables import table
 
     counts = _Counts()
-    with table(str(ms), readonly=sigma is None, ack=False) as tb:
+    with (
+        table(str(ms), readonly=sigma is None, ack=False) as tb,
+        ThreadPoolExecutor(threads, thread_name_prefix="clip") as pool,
+    ):
         for start, n in _chunks(tb):
             flags = tb.getcol("FLAG", start, n)
             flags |= tb.getcol("FLAG_ROW", start, n)[:, None, None]
             counts.total += flags.size
             counts.add("rfi", flags)
             if sigma is not None:
-                clipped = _clip_rows(tb.getcol("DATA", start, n), flags, sigma)
+                data = tb.getcol("DATA", start, n)
+                clipped = _clip_rows_threaded(data, flags, sigma, pool, threads)
                 if clipped is not flags:
                     tb.putcol("FLAG", clipped, start, n)
                     flags = clipped
@@ -319,7 +343,7 @@ def flag_ms(
             now = basic.fraction(key)
             reasons[key], current = now - current, now
     backend(ms, settings, log_dir, scratch_dir)
-    final = _clip_and_count(ms, settings.clip_sigma)
+    final = _clip_and_count(ms, settings.clip_sigma, settings.threads)
     now = final.fraction("rfi")
     reasons["rfi"], current = now - current, now
     if settings.clip_sigma is not None:
