@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from astropy.coordinates import SkyCoord
+from casacore.tables import table
 
 from contimg.config import Settings, load_settings
 from contimg.pipeline import Runner
@@ -159,6 +160,11 @@ def test_standard_applies_the_set_and_records_it(
     applied = repo.calibration.list_applications()
     assert {a.set_id for a in applied} == {cal_set.set_id}
     assert len(applied) == 2
+    # applied in the imaging pass (calibration.apply_to = "imaging"): the MS keeps raw DATA
+    assert {a.details["applied_in"] for a in applied} == {"imaging"}
+    for a in applied:
+        with table(a.ms_path, ack=False) as ms:
+            assert "CORRECTED_DATA" not in ms.colnames()
 
 
 def test_the_image_is_registered_before_its_sources_are_found(

@@ -295,6 +295,16 @@ class CalibrationSettings(_Section):
         description=("Also solve phase-only gains on this interval (e.g. '60s'); unset: inf only."),
     )
     min_snr: float = Field(3.0, ge=0, description="CASA minsnr: solutions below it are flagged.")
+    apply_to: Literal["imaging", "ms"] = Field(
+        "imaging",
+        description=(
+            "Where a target's calibration goes. 'imaging': the bandpass and gains are divided "
+            "out of DATA while the imaging copy is averaged, and the group MS keeps its raw "
+            "DATA (a full group: 11-13 s of CASA applycal saved); sets with delays or several "
+            "solution times still use applycal. 'ms': CASA applycal writes CORRECTED_DATA "
+            "into the group MS."
+        ),
+    )
     min_beam_response: float = Field(
         0.1,
         ge=0,

@@ -75,7 +75,16 @@ class CalibrationOutcome:
     @property
     def data_column(self) -> str:
         """The column holding the data to image."""
-        return "CORRECTED_DATA" if self.applied else "DATA"
+        if self.applied and self.applied.applied_in == "CORRECTED_DATA":
+            return "CORRECTED_DATA"
+        return "DATA"
+
+    @property
+    def imaging_tables(self) -> tuple[Path, ...]:
+        """Tables the imaging pass applies to DATA (empty when there is nothing to apply)."""
+        if self.applied and self.applied.applied_in == "imaging":
+            return self.applied.tables
+        return ()
 
 
 def calibration_model(
@@ -128,9 +137,14 @@ def calibration_decision(
 
 
 def calibrated(
-    ms: Path, calibration_decision: ApplyDecision, scratch: Path, *, paths: PathsSettings
+    ms: Path,
+    calibration_decision: ApplyDecision,
+    config: CalibrationSettings,
+    scratch: Path,
+    *,
+    paths: PathsSettings,
 ) -> CalibrationOutcome:
-    """Apply the chosen set into CORRECTED_DATA, or state why the data stay uncalibrated.
+    """Apply the chosen set (``calibration.apply_to``), or state why the data stay uncalibrated.
 
     ``wait`` reaching this stage means the service already waited its bounded time
     (``calibration.wait_timeout_s``) for a set, so the target goes on uncalibrated.
@@ -140,7 +154,13 @@ def calibrated(
         raise CalibrationMissingError(f"{ms}: {decision.reason}")
     if decision.action is not ApplyAction.APPLY or decision.cal_set is None:
         return CalibrationOutcome(ms, decision.action, decision.reason)
-    result = apply_calibration(ms, decision.cal_set, log_dir=paths.logs_dir, scratch_dir=scratch)
+    result = apply_calibration(
+        ms,
+        decision.cal_set,
+        log_dir=paths.logs_dir,
+        scratch_dir=scratch,
+        apply_to=config.apply_to,
+    )
     return CalibrationOutcome(ms, ApplyAction.APPLY, decision.reason, result)
 
 

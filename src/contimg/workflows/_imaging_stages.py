@@ -59,13 +59,18 @@ def image(
     *,
     paths: PathsSettings,
 ) -> ImageProducts:
-    """Image the MS (the whole group at its mid-time meridian) with primary-beam correction."""
+    """Image the MS (the whole group at its mid-time meridian) with primary-beam correction.
+
+    A set applied in the imaging pass (``calibration.apply_to = "imaging"``) is divided out of
+    DATA while the imaging copy is written.
+    """
     return make_image(
         ms,
         paths.images_dir,
         config,
         calibration_set=calibrated.set_id if calibrated else None,
         scratch_dir=scratch,
+        apply_tables=calibrated.imaging_tables if calibrated else (),
     )
 
 

@@ -293,5 +293,6 @@ def record_application(
             "tables": [str(p) for p in result.tables],
             "flagged_before": result.flagged_before,
             "flagged_after": result.flagged_after,
+            "applied_in": result.applied_in,
         },
     )

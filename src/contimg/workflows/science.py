@@ -71,6 +71,7 @@ def _apply(settings: Settings) -> list[Stage]:
             "apply_calibration",
             partial(cal.calibrated, paths=settings.paths),
             produces="calibrated",
+            config="calibration",
             executor="process",
             timeout_s=1800,
         ),

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 __all__ = [
     "ApplyAction",
@@ -203,13 +203,16 @@ class ApplyResult:
     Attributes
     ----------
     ms : Path
-        The target MS (CORRECTED_DATA written).
+        The target MS.
     set_id : str
         The applied set.
     tables : tuple of Path
         Tables applied, in order.
     flagged_before, flagged_after : float
-        Flagged fraction of the target's visibilities before and after applycal.
+        Flagged fraction of the target's visibilities before and after calibration.
+    applied_in : {"CORRECTED_DATA", "imaging"}
+        Where the calibrated data are: CASA wrote the MS's CORRECTED_DATA, or the imaging
+        pass divides ``tables`` out of DATA while it writes the imaging copy (MS untouched).
     """
 
     ms: Path
@@ -217,3 +220,4 @@ class ApplyResult:
     tables: tuple[Path, ...]
     flagged_before: float
     flagged_after: float
+    applied_in: Literal["CORRECTED_DATA", "imaging"] = "CORRECTED_DATA"

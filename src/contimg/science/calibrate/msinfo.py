@@ -15,6 +15,7 @@ import numpy as np
 __all__ = [
     "MSSummary",
     "antenna_flag_fractions",
+    "cross_flags",
     "flag_fraction",
     "mjd_seconds_to_datetime",
     "read_ms_summary",
@@ -129,7 +130,8 @@ def read_ms_summary(ms: Path) -> MSSummary:
     )
 
 
-def _cross_flags(ms: Path, column: str = "FLAG") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def cross_flags(ms: Path, column: str = "FLAG") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """ANTENNA1, ANTENNA2 and the flags of every row (FLAG_ROW folded in)."""
     from casacore.tables import table
 
     with table(str(ms), ack=False) as tm:
@@ -154,7 +156,7 @@ def flag_fraction(ms: Path, *, cross_only: bool = True) -> float:
     float
         Flagged fraction in [0, 1] (1.0 for an MS without rows).
     """
-    a1, a2, flags = _cross_flags(ms)
+    a1, a2, flags = cross_flags(ms)
     sel = a1 != a2 if cross_only else np.ones(len(a1), bool)
     if not np.any(sel):
         return 1.0
@@ -174,7 +176,7 @@ def antenna_flag_fractions(ms: Path) -> dict[int, float]:
     dict of int to float
         Antennas absent from the cross-correlations are not in the result.
     """
-    a1, a2, flags = _cross_flags(ms)
+    a1, a2, flags = cross_flags(ms)
     cross = a1 != a2
     per_row = flags[cross].reshape(int(np.sum(cross)), -1).mean(axis=1)
     out: dict[int, float] = {}

@@ -1,5 +1,9 @@
 """Channel averaging of a Measurement Set into a scratch copy (python-casacore).
 
+The same pass can calibrate: given a set's antenna gains it divides them out of the raw
+visibilities before averaging (:mod:`contimg.science.calibrate.gains`), so a calibrated group
+is read once for imaging instead of written whole by ``applycal`` and read again.
+
 Imaging time follows the number of visibilities gridded, and WSClean 3.1 has no averaging of
 its own: measured here, 2-4x channel averaging cut a full-group clean from 118 s to 59-80 s.
 Bandwidth smearing at 4x (about 1 MHz channels) stays below 1 % within the 3.5 deg field.
@@ -9,9 +13,13 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import structlog
+
+if TYPE_CHECKING:
+    from contimg.science.calibrate.gains import AntennaGains
 
 __all__ = ["average_channels"]
 
@@ -37,7 +45,14 @@ def _factor_for(nchan: int, requested: int) -> int:
     return 1
 
 
-def average_channels(ms: Path, out: Path, factor: int, *, data_column: str | None = None) -> Path:
+def average_channels(
+    ms: Path,
+    out: Path,
+    factor: int,
+    *,
+    data_column: str | None = None,
+    gains: AntennaGains | None = None,
+) -> Path:
     """Write a copy of ``ms`` with every ``factor`` adjacent channels averaged.
 
     Flagged samples are excluded from the averages (weighted by WEIGHT_SPECTRUM when present);
@@ -57,12 +72,18 @@ def average_channels(ms: Path, out: Path, factor: int, *, data_column: str | Non
         ``DATA``); the other visibility columns are left out. Default: average all of them. A
         calibrated group holds DATA and CORRECTED_DATA; averaging only the one imaged halves
         the work.
+    gains : AntennaGains, optional
+        Calibrate ``data_column`` (which must then be given, normally the raw ``DATA``) with
+        these gains before averaging; their flags join the data's. With gains a copy is
+        written even at factor 1.
 
     Returns
     -------
     Path
-        ``out``, or ``ms`` itself when no averaging applies (factor 1).
+        ``out``, or ``ms`` itself when there is nothing to do (factor 1 and no gains).
     """
+    if gains is not None and data_column is None:
+        raise ValueError("calibrating while averaging needs the data_column to calibrate")
     from casacore.tables import table
 
     ms, out = Path(ms), Path(out)
@@ -74,7 +95,7 @@ def average_channels(ms: Path, out: Path, factor: int, *, data_column: str | Non
     f = _factor_for(nchan, factor)
     if f != factor:
         log.warning("image.channel_average_adjusted", requested=factor, used=f, nchan=nchan)
-    if f == 1:
+    if f == 1 and gains is None:
         return ms
     nnew = nchan // f
     if out.exists():
@@ -124,7 +145,7 @@ def average_channels(ms: Path, out: Path, factor: int, *, data_column: str | Non
                 for col in columns:
                     if t.iscelldefined(col, start):
                         o.putcol(col, t.getcol(col, start, n), start, n)
-                _average_chunk(t, o, present, start, n, f, rename)
+                _average_chunk(t, o, present, start, n, f, rename, gains, data_column)
     _average_spw(out / "SPECTRAL_WINDOW", f)
     log.info(
         "image.channels_averaged",
@@ -132,6 +153,7 @@ def average_channels(ms: Path, out: Path, factor: int, *, data_column: str | Non
         out=str(out),
         factor=f,
         nchan=nnew,
+        calibrated_with=None if gains is None else [p.name for p in gains.tables],
         columns=[rename.get(c, c) for c in present],
     )
     return out
@@ -164,9 +186,23 @@ def _bin_sum(values: np.ndarray, f: int) -> np.ndarray:
 
 
 def _average_chunk(
-    t: object, o: object, present: list[str], start: int, n: int, f: int, rename: dict[str, str]
+    t: object,
+    o: object,
+    present: list[str],
+    start: int,
+    n: int,
+    f: int,
+    rename: dict[str, str],
+    gains: AntennaGains | None,
+    calibrate: str | None,
 ) -> None:
     flag = t.getcol("FLAG", start, n)  # (n, nchan, npol)
+    factor = None
+    if gains is not None:
+        factor, solution_flags = gains.correction(
+            t.getcol("ANTENNA1", start, n), t.getcol("ANTENNA2", start, n)
+        )
+        flag |= solution_flags
     if "WEIGHT_SPECTRUM" in present:
         weight = t.getcol("WEIGHT_SPECTRUM", start, n).astype(np.float32)
         w = np.where(flag, np.float32(0.0), weight)
@@ -183,6 +219,8 @@ def _average_chunk(
             o.putcol(col, wsum, start, n)
             continue
         data = t.getcol(col, start, n)
+        if factor is not None and col == calibrate:
+            data *= factor
         with np.errstate(invalid="ignore", divide="ignore"):
             avg = _bin_sum(data * w, f) / wsum
         if empty_rows.size:  # a wholly flagged bin keeps the plain mean of its samples

@@ -14,9 +14,10 @@ import os
 import shutil
 import tempfile
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import structlog
@@ -39,6 +40,9 @@ from contimg.science.image.rephase import group_centre, rephase_ms
 from contimg.science.image.tclean import run_tclean
 from contimg.science.image.wsclean import run_wsclean
 from contimg.science.quicklook import preload_plotting, write_quicklook
+
+if TYPE_CHECKING:
+    from contimg.science.calibrate.gains import AntennaGains
 
 __all__ = ["IMAGERS", "make_image", "plan_cell"]
 
@@ -99,6 +103,7 @@ def make_image(
     calibration_set: str | None = None,
     phase_centre_deg: tuple[float, float] | None = None,
     scratch_dir: Path | None = None,
+    apply_tables: Sequence[Path] = (),
 ) -> ImageProducts:
     """Image a Measurement Set at one phase centre and write the image products.
 
@@ -123,6 +128,9 @@ def make_image(
     scratch_dir : Path, optional
         Where temporary copies go (default: a hidden directory in ``out_dir``); removed at the
         end, also on failure.
+    apply_tables : sequence of Path, optional
+        Bandpass and gain tables of a calibration set to divide out of DATA while the imaging
+        copy is written (:mod:`contimg.science.calibrate.gains`); the MS itself is untouched.
 
     Returns
     -------
@@ -159,9 +167,16 @@ def make_image(
     scratch_parent.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=scratch_parent))
     try:
-        data_column = choose_data_column(ms, params.data_column)
+        gains = None
+        if apply_tables:
+            from contimg.science.calibrate.gains import load_gains
+
+            gains = load_gains(apply_tables, ms)
+            data_column = "DATA"
+        else:
+            data_column = choose_data_column(ms, params.data_column)
         work_ms, work_column = _prepare_ms(
-            ms, summary, centre, _average_factor(summary, params), scratch, data_column
+            ms, summary, centre, _average_factor(summary, params), scratch, data_column, gains
         )
         cell, size, est = plan_cell(work_ms, params)
         bound.info(
@@ -171,6 +186,7 @@ def make_image(
             beam_estimate=None if est is None else [est.bmaj_arcsec, est.bmin_arcsec],
             fields=summary.n_fields_used,
             data_column=data_column,
+            calibrated_in_pass=gains is not None,
             rephased=work_ms != ms,
         )
         plan = ImagingPlan(
@@ -276,11 +292,13 @@ def _prepare_ms(
     channel_average: int,
     scratch: Path,
     data_column: str,
+    gains: AntennaGains | None = None,
 ) -> tuple[Path, str]:
     """Return an MS with one phase centre at ``centre`` and the column to image in it.
 
-    The MS is a scratch copy unless ``ms`` already has one phase centre there and needs no
-    averaging; an averaged copy holds only ``data_column``, as DATA.
+    The MS is a scratch copy unless ``ms`` already has one phase centre there and needs
+    neither averaging nor calibration; an averaged copy holds only ``data_column`` (calibrated
+    with ``gains`` when given), as DATA.
     """
     fields = summary.fields
     used = fields.used
@@ -289,9 +307,9 @@ def _prepare_ms(
         and abs(fields.dec_rad[used[0]] - centre[1]) < _SAME_CENTRE_RAD
     )
     work, column = ms, data_column
-    if channel_average > 1:
+    if channel_average > 1 or gains is not None:
         averaged = average_channels(
-            ms, scratch / "averaged.ms", channel_average, data_column=data_column
+            ms, scratch / "averaged.ms", channel_average, data_column=data_column, gains=gains
         )
         if averaged != ms:
             work, column = averaged, "DATA"
