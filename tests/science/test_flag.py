@@ -115,6 +115,34 @@ def test_strategy_catches_simulated_rfi(flag_sim: FlagSim, tmp_path: Path, read_
 
 
 @needs_aoflagger
+def test_drift_scan_fields_are_flagged_as_one_sequence(flag_sim: FlagSim, tmp_path: Path) -> None:
+    """One field per integration (a converted group) is flagged as one time sequence.
+
+    Per field AOFlagger sees single-integration spectra; joined it sees the group's time axis:
+    every injected event is still caught and less clean data is flagged. The MS keeps its
+    fields, and the scratch copy flagged in their place is removed.
+    """
+    with table(str(flag_sim.rfi_ms), ack=False) as tb:
+        fields, times = tb.getcol("FIELD_ID"), tb.getcol("TIME")
+    assert np.unique(fields).size == np.unique(times).size > 1
+    mask, cross = _rfi_mask(flag_sim.rfi_ms, flag_sim.rfi_truth)
+    flagged = {}
+    for join in (True, False):
+        ms = _copy(flag_sim.rfi_ms, tmp_path / str(join))
+        scratch = tmp_path / f"scratch{join}"
+        scratch.mkdir()
+        settings = FlaggingSettings(join_drift_fields=join, clip_sigma=None)
+        flag_ms(ms, settings, scratch_dir=scratch)
+        with table(str(ms), ack=False) as tb:
+            flagged[join] = tb.getcol("FLAG").all(axis=-1)
+            np.testing.assert_array_equal(tb.getcol("FIELD_ID"), fields)
+        assert not list(scratch.iterdir())
+        assert flagged[join][cross][mask[cross]].mean() > 0.98
+    false = {j: f[cross][~mask[cross]].mean() for j, f in flagged.items()}
+    assert false[True] <= false[False]
+
+
+@needs_aoflagger
 @pytest.mark.parametrize("clip_sigma", [10.0, None])
 def test_clip_catches_a_burst_in_one_integration(
     flag_sim: FlagSim, tmp_path: Path, clip_sigma: float | None

@@ -1,20 +1,22 @@
 --[[
  AOFlagger strategy for DSA-110 continuum groups (contimg).
 
- Why not the generic strategy: a DSA-110 group is short in time (24 integrations of 12.9 s,
- 4 at test scale) and every integration is phased to its own meridian, so the sky gives
- amplitude structure that changes from one integration to the next on long baselines, and the
- generic time-direction steps (timestep RMS thresholding, the scale-invariant rank operator,
- a 21-sample smoothing kernel in time) turn that structure into flags: 19 % of clean simulated
- data. Here the smooth surface is fitted mostly along frequency, the time kernel is narrow,
- detection uses SumThreshold on the residual amplitudes with a higher base threshold, and the
- time-direction statistics are left out. Existing flags (autocorrelations, zeros) are kept and
- excluded from the statistics.
+ A group is short in time (24 integrations of 12.9 s, 4 at test scale) and every integration
+ is phased to its own meridian, one FIELD each. AOFlagger flags each field as its own time
+ sequence, so contimg hands it a scratch copy whose rows share one field
+ (flagging.join_drift_fields): each baseline is then one 24 x 768 time-frequency image.
 
- Detection runs once, on Stokes I, and its flags go to every correlation: one pass instead of
- one per polarization (a full group flags in about 30 s instead of 47 s of strategy time on 2
- cores), and with sqrt(2) less noise the same thresholds flag half as much clean data (0.4 %
- instead of 0.9 % of a simulated group with every injected event still caught).
+ The smooth surface is fitted mostly along frequency with a narrow time kernel (the sky's
+ amplitude changes from one integration to the next on long baselines, as each is phased
+ elsewhere), detection is SumThreshold on the residual amplitudes, and the time-direction
+ statistics of the generic strategy (timestep RMS thresholding, the scale-invariant rank
+ operator) are left out. Existing flags (autocorrelations, zeros) are kept and excluded from
+ the statistics. Detection runs once, on Stokes I, and its flags go to every correlation.
+
+ Measured on a simulated full group with injected RFI (2 cores): every event caught, 0.04 % of
+ the clean cells flagged, flag_ms 29 s in all; AOFlagger's generic strategy on the same joined
+ copy also caught every event but flagged 0.47 % of the clean cells, in 38 s. (Run field by
+ field, as before the join, this strategy flagged 0.43 % and the generic one 19 %.)
 ]]--
 
 aoflagger.require_min_version("3.0")
