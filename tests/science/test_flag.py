@@ -100,7 +100,7 @@ def test_strategy_flags_little_clean_data(flag_sim: FlagSim, tmp_path: Path) -> 
 
 
 @needs_aoflagger
-@pytest.mark.parametrize("read_mode", ["indirect", "direct"])
+@pytest.mark.parametrize("read_mode", ["memory", "indirect", "direct"])
 def test_strategy_catches_simulated_rfi(flag_sim: FlagSim, tmp_path: Path, read_mode: str) -> None:
     ms = _copy(flag_sim.rfi_ms, tmp_path)
     result = flag_ms(ms, FlaggingSettings(aoflagger_read_mode=read_mode, clip_sigma=None))

@@ -286,9 +286,8 @@ def _aoflagger(
     strategy = Path(settings.aoflagger_strategy or default_strategy())
     if not strategy.is_file():
         raise FlaggingError(f"AOFlagger strategy {strategy} does not exist")
-    # Never AOFlagger's default (auto) read mode: it reads the whole MS into memory when it
-    # thinks there is room, ~13x the visibility size (18 GB for a full group, measured): too
-    # much on a machine shared with other workers.
+    # Always an explicit read mode, never AOFlagger's auto mode, which decides from the free
+    # memory of the moment: a worker's memory should not depend on what else is running.
     cmd = [
         binary,
         "-strategy",
