@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import structlog
 
+from contimg.science.image.rephase import Rephaser
+
 if TYPE_CHECKING:
     from contimg.science.calibrate.gains import AntennaGains
 
@@ -52,6 +54,7 @@ def average_channels(
     *,
     data_column: str | None = None,
     gains: AntennaGains | None = None,
+    rephase_to: tuple[float, float] | None = None,
 ) -> Path:
     """Write a copy of ``ms`` with every ``factor`` adjacent channels averaged.
 
@@ -74,13 +77,17 @@ def average_channels(
         the work.
     gains : AntennaGains, optional
         Calibrate ``data_column`` (which must then be given, normally the raw ``DATA``) with
-        these gains before averaging; their flags join the data's. With gains a copy is
-        written even at factor 1.
+        these gains before averaging; their flags join the data's.
+    rephase_to : tuple of float, optional
+        Re-phase every row to this centre (RA, Dec; radians, J2000) before averaging, at the
+        full channel resolution, and leave one FIELD (:class:`~contimg.science.image.rephase.
+        Rephaser`): one pass instead of a second read and write of the copy.
 
     Returns
     -------
     Path
-        ``out``, or ``ms`` itself when there is nothing to do (factor 1 and no gains).
+        ``out``, or ``ms`` itself when there is nothing to do (factor 1, no gains, no
+        re-phasing).
     """
     if gains is not None and data_column is None:
         raise ValueError("calibrating while averaging needs the data_column to calibrate")
@@ -95,8 +102,9 @@ def average_channels(
     f = _factor_for(nchan, factor)
     if f != factor:
         log.warning("image.channel_average_adjusted", requested=factor, used=f, nchan=nchan)
-    if f == 1 and gains is None:
+    if f == 1 and gains is None and rephase_to is None:
         return ms
+    rephaser = Rephaser(ms, rephase_to) if rephase_to is not None else None
     nnew = nchan // f
     if out.exists():
         shutil.rmtree(out)
@@ -142,11 +150,24 @@ def average_channels(
             columns = [c for c in names if c not in skip]
             for start in range(0, nrow, _CHUNK_ROWS):
                 n = min(_CHUNK_ROWS, nrow - start)
+                moved: dict[str, np.ndarray] = {}
+                phasor = None
+                if rephaser is not None:
+                    moved["UVW"], phasor = rephaser.rows(
+                        t.getcol("FIELD_ID", start, n),
+                        t.getcol("DATA_DESC_ID", start, n),
+                        t.getcol("UVW", start, n),
+                    )
+                    moved["FIELD_ID"] = np.zeros(n, np.int32)
                 for col in columns:
-                    if t.iscelldefined(col, start):
+                    if col in moved:
+                        o.putcol(col, moved[col], start, n)
+                    elif t.iscelldefined(col, start):
                         o.putcol(col, t.getcol(col, start, n), start, n)
-                _average_chunk(t, o, present, start, n, f, rename, gains, data_column)
+                _average_chunk(t, o, present, start, n, f, rename, gains, data_column, phasor)
     _average_spw(out / "SPECTRAL_WINDOW", f)
+    if rephaser is not None:
+        rephaser.finish(out)
     log.info(
         "image.channels_averaged",
         ms=str(ms),
@@ -154,6 +175,7 @@ def average_channels(
         factor=f,
         nchan=nnew,
         calibrated_with=None if gains is None else [p.name for p in gains.tables],
+        rephased_fields=None if rephaser is None else int(rephaser.centres.used.size),
         columns=[rename.get(c, c) for c in present],
     )
     return out
@@ -195,6 +217,7 @@ def _average_chunk(
     rename: dict[str, str],
     gains: AntennaGains | None,
     calibrate: str | None,
+    phasor: np.ndarray | None,
 ) -> None:
     flag = t.getcol("FLAG", start, n)  # (n, nchan, npol)
     factor = None
@@ -221,6 +244,8 @@ def _average_chunk(
         data = t.getcol(col, start, n)
         if factor is not None and col == calibrate:
             data *= factor
+        if phasor is not None:
+            data *= phasor
         with np.errstate(invalid="ignore", divide="ignore"):
             avg = _bin_sum(data * w, f) / wsum
         if empty_rows.size:  # a wholly flagged bin keeps the plain mean of its samples

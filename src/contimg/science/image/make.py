@@ -1,8 +1,9 @@
 """``make_image``: one group MS in, a complete set of image products out.
 
 Steps: check that unflagged data exist; choose the common phase centre (the group's mid-time
-meridian) and re-phase a scratch copy when the MS has several fields (never image only the
-first); average channels when asked; size the cell from the beam the weighting gives; run the
+meridian); write the imaging copy in one pass (calibrated when asked, re-phased when the MS has
+several fields, so that no field is left out, channel-averaged when asked); size the cell from
+the beam the weighting gives; run the
 backend from :data:`IMAGERS`; reject an empty or non-finite image; stamp the FITS headers; write
 the primary-beam and corrected images and a quicklook; rename everything into place.
 """
@@ -36,7 +37,7 @@ from contimg.science.image.pb import write_pb_products
 from contimg.science.image.plan import BackendImages, ImagingPlan
 from contimg.science.image.products import Beam, ImageProducts, ImagingError
 from contimg.science.image.psf import estimate_beam
-from contimg.science.image.rephase import group_centre, rephase_ms
+from contimg.science.image.rephase import group_centre
 from contimg.science.image.tclean import run_tclean
 from contimg.science.image.wsclean import run_wsclean
 from contimg.science.quicklook import preload_plotting, write_quicklook
@@ -187,7 +188,7 @@ def make_image(
             fields=summary.n_fields_used,
             data_column=data_column,
             calibrated_in_pass=gains is not None,
-            rephased=work_ms != ms,
+            imaging_copy=work_ms != ms,
         )
         plan = ImagingPlan(
             ms=work_ms,
@@ -296,9 +297,10 @@ def _prepare_ms(
 ) -> tuple[Path, str]:
     """Return an MS with one phase centre at ``centre`` and the column to image in it.
 
-    The MS is a scratch copy unless ``ms`` already has one phase centre there and needs
-    neither averaging nor calibration; an averaged copy holds only ``data_column`` (calibrated
-    with ``gains`` when given), as DATA.
+    ``ms`` itself when it already has one phase centre there and needs neither averaging nor
+    calibration; otherwise the imaging copy, written in one pass over ``ms``: only
+    ``data_column`` (as DATA), calibrated with ``gains``, re-phased to ``centre`` and
+    channel-averaged, in that order.
     """
     fields = summary.fields
     used = fields.used
@@ -306,19 +308,17 @@ def _prepare_ms(
         abs(fields.ra_rad[used[0]] - centre[0]) < _SAME_CENTRE_RAD
         and abs(fields.dec_rad[used[0]] - centre[1]) < _SAME_CENTRE_RAD
     )
-    work, column = ms, data_column
-    if channel_average > 1 or gains is not None:
-        averaged = average_channels(
-            ms, scratch / "averaged.ms", channel_average, data_column=data_column, gains=gains
-        )
-        if averaged != ms:
-            work, column = averaged, "DATA"
-    if not single_at_centre:
-        if work == ms:
-            work = rephase_ms(ms, centre, scratch / "rephased.ms")
-        else:
-            rephase_ms(work, centre)
-    return work, column
+    if channel_average == 1 and gains is None and single_at_centre:
+        return ms, data_column
+    work = average_channels(
+        ms,
+        scratch / "imaging.ms",
+        channel_average,
+        data_column=data_column,
+        gains=gains,
+        rephase_to=None if single_at_centre else centre,
+    )
+    return work, ("DATA" if work != ms else data_column)
 
 
 def _check_image(ms: Path, image: Path) -> None:

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import structlog
 
-__all__ = ["FieldCentres", "field_centres", "group_centre", "rephase_ms"]
+__all__ = ["FieldCentres", "Rephaser", "field_centres", "group_centre", "rephase_ms"]
 
 _C = 299_792_458.0
 _CHUNK_ROWS = 50_000
@@ -116,6 +116,72 @@ def _uvw_frame(ra: float, dec: float) -> np.ndarray:
     return np.array([[-sa, ca, 0.0], [-sd * ca, -sd * sa, cd], [cd * ca, cd * sa, sd]])
 
 
+class Rephaser:
+    """Moves rows of an MS to a new phase centre: rotated UVW and the visibility phasors.
+
+    Parameters
+    ----------
+    ms : Path
+        The Measurement Set whose rows will be re-phased (its FIELD, SPECTRAL_WINDOW and
+        DATA_DESCRIPTION tables are read once).
+    centre : tuple of float
+        New phase centre (RA, Dec), radians, J2000.
+    """
+
+    def __init__(self, ms: Path, centre: tuple[float, float]) -> None:
+        from casacore.tables import table
+
+        self.centre = centre
+        self.centres = field_centres(ms)
+        new_frame = _uvw_frame(*centre)
+        self._rotation = {
+            int(f): new_frame @ _uvw_frame(self.centres.ra_rad[f], self.centres.dec_rad[f]).T
+            for f in self.centres.used
+        }
+        with table(str(Path(ms) / "SPECTRAL_WINDOW"), ack=False) as spw:
+            self._chan_freq = np.asarray(spw.getcol("CHAN_FREQ"))
+        with table(str(Path(ms) / "DATA_DESCRIPTION"), ack=False) as dd:
+            self._spw_of_ddid = np.asarray(dd.getcol("SPECTRAL_WINDOW_ID"))
+
+    def rows(
+        self, field_id: np.ndarray, ddid: np.ndarray, uvw: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Return the rows' UVW in the new frame and their complex64 phasors, (row, channel, 1).
+
+        Multiplying a row's visibilities by its phasor, ``exp(-2 pi i (w_new - w_old) / lambda)``
+        per channel, moves them to the new centre.
+        """
+        new_uvw = np.empty_like(uvw)
+        for f in np.unique(field_id):
+            sel = field_id == f
+            new_uvw[sel] = uvw[sel] @ self._rotation[int(f)].T
+        dw = new_uvw[:, 2] - uvw[:, 2]
+        freqs = self._chan_freq[self._spw_of_ddid[ddid]]
+        # the phase in turns, reduced in double precision; its sine and cosine in single
+        turns = np.mod(-dw[:, None] * freqs / _C, 1.0).astype(np.float32)
+        angle = np.float32(2 * np.pi) * turns
+        phasor = np.empty(angle.shape, np.complex64)
+        phasor.real = np.cos(angle)
+        phasor.imag = np.sin(angle)
+        return new_uvw, phasor[:, :, None]
+
+    def finish(self, target: Path, field_name: str = "group_centre") -> None:
+        """Leave ``target`` (whose rows are re-phased) with one FIELD at the new centre."""
+        from casacore.tables import table, taql
+
+        centre = self.centre
+        with table(str(target / "FIELD"), ack=False, readonly=False) as ft:
+            if ft.nrows() > 1:
+                ft.removerows(list(range(1, ft.nrows())))
+            direction = np.array([[list(centre)]])
+            for col in ("PHASE_DIR", "DELAY_DIR", "REFERENCE_DIR"):
+                ft.putcol(col, direction)
+            ft.putcell("NAME", 0, field_name)
+        if "SOURCE" in _subtables(target):
+            # Keep SOURCE consistent with the single field (imagers ignore it; listobs reads it).
+            taql(f"UPDATE {target}/SOURCE SET DIRECTION=[{centre[0]}, {centre[1]}]")
+
+
 def rephase_ms(
     ms: Path,
     centre: tuple[float, float],
@@ -143,7 +209,7 @@ def rephase_ms(
     Path
         The re-phased Measurement Set.
     """
-    from casacore.tables import table, taql
+    from casacore.tables import table
 
     ms = Path(ms)
     if out is not None:
@@ -156,48 +222,28 @@ def rephase_ms(
         target = out
     else:
         target = ms
-    centres = field_centres(target)
-    new_frame = _uvw_frame(*centre)
-    rot = {f: new_frame @ _uvw_frame(centres.ra_rad[f], centres.dec_rad[f]).T for f in centres.used}
-    with table(str(target / "SPECTRAL_WINDOW"), ack=False) as spw:
-        chan_freq = np.asarray(spw.getcol("CHAN_FREQ"))
-    with table(str(target / "DATA_DESCRIPTION"), ack=False) as dd:
-        spw_of_ddid = np.asarray(dd.getcol("SPECTRAL_WINDOW_ID"))
+    rephaser = Rephaser(target, centre)
     with table(str(target), ack=False, readonly=False) as t:
         columns = [c for c in ("DATA", "CORRECTED_DATA", "MODEL_DATA") if c in t.colnames()]
         nrow = t.nrows()
         for start in range(0, nrow, _CHUNK_ROWS):
             n = min(_CHUNK_ROWS, nrow - start)
-            fid = t.getcol("FIELD_ID", start, n)
-            ddid = t.getcol("DATA_DESC_ID", start, n)
-            uvw = t.getcol("UVW", start, n)
-            new_uvw = np.empty_like(uvw)
-            for f in np.unique(fid):
-                sel = fid == f
-                new_uvw[sel] = uvw[sel] @ rot[int(f)].T
-            dw = new_uvw[:, 2] - uvw[:, 2]
-            freqs = chan_freq[spw_of_ddid[ddid]]
-            phasor = np.exp(-2j * np.pi * dw[:, None] * freqs / _C)[:, :, None]
+            new_uvw, phasor = rephaser.rows(
+                t.getcol("FIELD_ID", start, n),
+                t.getcol("DATA_DESC_ID", start, n),
+                t.getcol("UVW", start, n),
+            )
             t.putcol("UVW", new_uvw, start, n)
             for col in columns:
                 data = t.getcol(col, start, n)
                 t.putcol(col, (data * phasor).astype(data.dtype), start, n)
             t.putcol("FIELD_ID", np.zeros(n, dtype=np.int32), start, n)
-    with table(str(target / "FIELD"), ack=False, readonly=False) as ft:
-        if ft.nrows() > 1:
-            ft.removerows(list(range(1, ft.nrows())))
-        direction = np.array([[list(centre)]])
-        for col in ("PHASE_DIR", "DELAY_DIR", "REFERENCE_DIR"):
-            ft.putcol(col, direction)
-        ft.putcell("NAME", 0, field_name)
-    if "SOURCE" in _subtables(target):
-        # Keep SOURCE consistent with the single field (imagers ignore it; CASA listobs reads it).
-        taql(f"UPDATE {target}/SOURCE SET DIRECTION=[{centre[0]}, {centre[1]}]")
+    rephaser.finish(target, field_name)
     log.info(
         "image.rephased",
         ms=str(ms),
         out=str(target),
-        fields=int(centres.used.size),
+        fields=int(rephaser.centres.used.size),
         ra_deg=float(np.rad2deg(centre[0])),
         dec_deg=float(np.rad2deg(centre[1])),
     )
