@@ -106,6 +106,10 @@ def main() -> None:
             memory_gb=params.memory_gb,
             data_column=choose_data_column(rephased, params.data_column),
             scratch=root / "hand",
+            padding=params.padding,
+            gridder=params.gridder,
+            wgridder_accuracy=params.wgridder_accuracy,
+            baseline_averaging=params.baseline_averaging,
         )
         cmd = wsclean_command(plan)
         t_hand = _median_time(
