@@ -363,7 +363,8 @@ def flag_ms(
     log_dir : Path, optional
         Where flagger logs go.
     scratch_dir : Path, optional
-        Parent of scratch directories (CASA backend).
+        Parent of scratch directories: the CASA backend's, and the copy of a drift scan that
+        AOFlagger flags (room for one MS; default the system's temporary directory).
     enforce_limit : bool
         Raise when more than ``settings.max_flag_fraction`` is flagged. A calibrator group
         passes ``False``: the solve then records a ``rejected`` set with the reason.
