@@ -158,8 +158,11 @@ def in_pass_blocker(tables: Sequence[Path], ms: Path) -> str | None:
         with table(str(path), ack=False) as t:
             n_times = np.unique(t.getcol("TIME")).size
             spws = np.unique(t.getcol("SPECTRAL_WINDOW_ID"))
+            antennas = np.asarray(t.getcol("ANTENNA1"))
         if n_times > 1:
             return f"{path.name} holds {n_times} solution times"
+        if np.unique(antennas).size != antennas.size:
+            return f"{path.name} holds several solutions per antenna"
         if spws.size != 1 or spws[0] != 0:
             return f"{path.name} has solutions for spectral windows {spws.tolist()}"
         with table(str(path / "SPECTRAL_WINDOW"), ack=False) as t:
@@ -234,8 +237,9 @@ def _fill_flagged_channels(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Interpolate a bandpass over its flagged channels from its good ones, as applycal does.
 
-    CASA interpolates a bandpass linearly in frequency across flagged channels instead of
-    flagging the data there; only a feed with no good channel at all flags its visibilities.
+    CASA interpolates a bandpass linearly across flagged channels (amplitude and phase; the
+    channels of a spectral window are evenly spaced in frequency) instead of flagging the data
+    there; only a feed with no good channel at all flags its visibilities.
     """
     filled = solution.astype(np.complex128)
     still = flags.copy()
