@@ -189,7 +189,7 @@ def test_rephase_matches_pyuvdata_phasing(tmp_path: Path, how: str) -> None:
         out = rephase_ms(multi_ms, target, tmp_path / "re.ms")
     else:
         out = average_channels(
-            multi_ms, tmp_path / "re.ms", 1, data_column="DATA", rephase_to=target
+            multi_ms, tmp_path / "re.ms", 1, data_column="DATA", rephase_to=target, threads=2
         )
     with table(str(out), ack=False) as a, table(str(reference_ms), ack=False) as b:
         assert np.allclose(a.getcol("UVW"), b.getcol("UVW"), atol=1e-3)

@@ -14,7 +14,10 @@ about 1 % of its peak at the corner of the 3.5 deg field.
 
 from __future__ import annotations
 
+import itertools
 import shutil
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -58,6 +61,7 @@ def average_channels(
     data_column: str | None = None,
     gains: AntennaGains | None = None,
     rephase_to: tuple[float, float] | None = None,
+    threads: int = 1,
 ) -> Path:
     """Write a copy of ``ms`` with every ``factor`` adjacent channels averaged.
 
@@ -85,6 +89,9 @@ def average_channels(
         Re-phase every row to this centre (RA, Dec; radians, J2000) before averaging, at the
         full channel resolution, and leave one FIELD (``Rephaser``): one pass instead of a
         second read and write of the copy.
+    threads : int
+        Blocks of rows computed at once (the arithmetic releases the GIL; casacore is read and
+        written from the calling thread only).
 
     Returns
     -------
@@ -150,24 +157,17 @@ def average_channels(
             for key in subtables:
                 o.putkeyword(key, "Table: " + str((out / key).resolve()))
             skip = {*present, *dropped, "FLAG_CATEGORY"}
+            if rephaser is not None:
+                skip |= {"UVW", "FIELD_ID"}  # written re-phased by the chunk
             columns = [c for c in names if c not in skip]
-            for start in range(0, nrow, _CHUNK_ROWS):
-                n = min(_CHUNK_ROWS, nrow - start)
-                moved: dict[str, np.ndarray] = {}
-                phasor = None
-                if rephaser is not None:
-                    moved["UVW"], phasor = rephaser.rows(
-                        t.getcol("FIELD_ID", start, n),
-                        t.getcol("DATA_DESC_ID", start, n),
-                        t.getcol("UVW", start, n),
-                    )
-                    moved["FIELD_ID"] = np.zeros(n, np.int32)
-                for col in columns:
-                    if col in moved:
-                        o.putcol(col, moved[col], start, n)
-                    elif t.iscelldefined(col, start):
-                        o.putcol(col, t.getcol(col, start, n), start, n)
-                _average_chunk(t, o, present, start, n, f, rename, gains, data_column, phasor)
+            step = _Step(f, present, rename, gains, data_column, rephaser)
+            with ThreadPoolExecutor(threads, thread_name_prefix="average") as pool:
+                for start in range(0, nrow, _CHUNK_ROWS):
+                    n = min(_CHUNK_ROWS, nrow - start)
+                    for col in columns:
+                        if t.iscelldefined(col, start):
+                            o.putcol(col, t.getcol(col, start, n), start, n)
+                    step.chunk(t, o, start, n, pool, threads)
     _average_spw(out / "SPECTRAL_WINDOW", f)
     if rephaser is not None:
         rephaser.finish(out)
@@ -210,55 +210,90 @@ def _bin_sum(values: np.ndarray, f: int) -> np.ndarray:
     return out
 
 
-def _average_chunk(
-    t: object,
-    o: object,
-    present: list[str],
-    start: int,
-    n: int,
-    f: int,
-    rename: dict[str, str],
-    gains: AntennaGains | None,
-    calibrate: str | None,
-    phasor: np.ndarray | None,
-) -> None:
-    flag = t.getcol("FLAG", start, n)  # (n, nchan, npol)
-    factor = None
-    if gains is not None:
-        factor, solution_flags = gains.correction(
-            t.getcol("ANTENNA1", start, n), t.getcol("ANTENNA2", start, n)
+@dataclass(frozen=True)
+class _Step:
+    """What every chunk of rows goes through: calibrate, re-phase, average (see the caller)."""
+
+    f: int
+    present: list[str]
+    rename: dict[str, str]
+    gains: AntennaGains | None
+    calibrate: str | None
+    rephaser: Rephaser | None
+
+    @property
+    def visibilities(self) -> list[str]:
+        return [c for c in self.present if c in _VISIBILITY_COLUMNS]
+
+    def chunk(
+        self, t: object, o: object, start: int, n: int, pool: ThreadPoolExecutor, threads: int
+    ) -> None:
+        """Read rows ``start:start+n``, compute them in ``threads`` blocks, write the results.
+
+        casacore is read and written from this thread only; the arithmetic (NumPy, which
+        releases the GIL) runs on blocks of rows in the pool.
+        """
+        names = ["FLAG", *self.visibilities]
+        if self.gains is not None:
+            names += ["ANTENNA1", "ANTENNA2"]
+        if self.rephaser is not None:
+            names += ["FIELD_ID", "DATA_DESC_ID", "UVW"]
+        if "WEIGHT_SPECTRUM" in self.present:
+            names.append("WEIGHT_SPECTRUM")
+        rows = {name: t.getcol(name, start, n) for name in names}
+        bounds = np.linspace(0, n, max(1, min(threads, n)) + 1).astype(int)
+        blocks = list(
+            pool.map(
+                lambda ab: self.compute({k: v[ab[0] : ab[1]] for k, v in rows.items()}),
+                itertools.pairwise(bounds),
+            )
         )
-        flag |= solution_flags
-    if "WEIGHT_SPECTRUM" in present:
-        weight = t.getcol("WEIGHT_SPECTRUM", start, n).astype(np.float32)
-        w = np.where(flag, np.float32(0.0), weight)
-    else:
-        w = (~flag).astype(np.float32)
-    wsum = _bin_sum(w, f)
-    new_flag = wsum == 0
-    empty_rows = np.flatnonzero(new_flag.reshape(len(new_flag), -1).any(axis=1))
-    o.putcol("FLAG", new_flag, start, n)
-    for col in present:
-        if col in {"FLAG", "SIGMA_SPECTRUM"}:
-            continue
-        if col == "WEIGHT_SPECTRUM":
-            o.putcol(col, wsum, start, n)
-            continue
-        data = t.getcol(col, start, n)
-        if factor is not None and col == calibrate:
-            data *= factor
-        if phasor is not None:
-            data *= phasor
-        with np.errstate(invalid="ignore", divide="ignore"):
-            avg = _bin_sum(data * w, f) / wsum
-        if empty_rows.size:  # a wholly flagged bin keeps the plain mean of its samples
-            rows = empty_rows
-            avg[rows] = np.where(new_flag[rows], _bin_sum(data[rows], f) / f, avg[rows])
-        o.putcol(rename.get(col, col), avg.astype(data.dtype, copy=False), start, n)
-    if "SIGMA_SPECTRUM" in present:
-        with np.errstate(divide="ignore"):
-            sigma = np.where(wsum > 0, 1.0 / np.sqrt(np.maximum(wsum, 1e-30)), 1.0)
-        o.putcol("SIGMA_SPECTRUM", sigma.astype(np.float32), start, n)
+        for name in blocks[0]:
+            values = np.concatenate([block[name] for block in blocks])
+            o.putcol(self.rename.get(name, name), values, start, n)
+
+    def compute(self, rows: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Calibrate, re-phase and average one block of rows; return the columns to write."""
+        f = self.f
+        out: dict[str, np.ndarray] = {}
+        flag = rows["FLAG"]  # (n, nchan, npol)
+        factor = None
+        if self.gains is not None:
+            factor, solution_flags = self.gains.correction(rows["ANTENNA1"], rows["ANTENNA2"])
+            flag = flag | solution_flags
+        phasor = None
+        if self.rephaser is not None:
+            out["UVW"], phasor = self.rephaser.rows(
+                rows["FIELD_ID"], rows["DATA_DESC_ID"], rows["UVW"]
+            )
+            out["FIELD_ID"] = np.zeros(len(flag), np.int32)
+        if "WEIGHT_SPECTRUM" in rows:
+            w = np.where(flag, np.float32(0.0), rows["WEIGHT_SPECTRUM"].astype(np.float32))
+        else:
+            w = (~flag).astype(np.float32)
+        wsum = _bin_sum(w, f)
+        new_flag = wsum == 0
+        empty_rows = np.flatnonzero(new_flag.reshape(len(new_flag), -1).any(axis=1))
+        out["FLAG"] = new_flag
+        if "WEIGHT_SPECTRUM" in rows:
+            out["WEIGHT_SPECTRUM"] = wsum
+        for col in self.visibilities:
+            data = rows[col]  # this chunk's own array: changed in place
+            if factor is not None and col == self.calibrate:
+                data *= factor
+            if phasor is not None:
+                data *= phasor
+            with np.errstate(invalid="ignore", divide="ignore"):
+                avg = _bin_sum(data * w, f) / wsum
+            if empty_rows.size:  # a wholly flagged bin keeps the plain mean of its samples
+                e = empty_rows
+                avg[e] = np.where(new_flag[e], _bin_sum(data[e], f) / f, avg[e])
+            out[col] = avg.astype(data.dtype, copy=False)
+        if "SIGMA_SPECTRUM" in self.present:
+            with np.errstate(divide="ignore"):
+                sigma = np.where(wsum > 0, 1.0 / np.sqrt(np.maximum(wsum, 1e-30)), 1.0)
+            out["SIGMA_SPECTRUM"] = sigma.astype(np.float32)
+        return out
 
 
 def _average_spw(path: Path, f: int) -> None:

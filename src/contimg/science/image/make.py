@@ -177,7 +177,14 @@ def make_image(
         else:
             data_column = choose_data_column(ms, params.data_column)
         work_ms, work_column = _prepare_ms(
-            ms, summary, centre, _average_factor(summary, params), scratch, data_column, gains
+            ms,
+            summary,
+            centre,
+            _average_factor(summary, params),
+            scratch,
+            data_column,
+            gains,
+            params.threads,
         )
         cell, size, est = plan_cell(work_ms, params)
         bound.info(
@@ -294,6 +301,7 @@ def _prepare_ms(
     scratch: Path,
     data_column: str,
     gains: AntennaGains | None = None,
+    threads: int = 1,
 ) -> tuple[Path, str]:
     """Return an MS with one phase centre at ``centre`` and the column to image in it.
 
@@ -317,6 +325,7 @@ def _prepare_ms(
         data_column=data_column,
         gains=gains,
         rephase_to=None if single_at_centre else centre,
+        threads=threads,
     )
     return work, ("DATA" if work != ms else data_column)
 
