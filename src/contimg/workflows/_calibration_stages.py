@@ -73,13 +73,6 @@ class CalibrationOutcome:
         return self.applied.set_id if self.applied else None
 
     @property
-    def data_column(self) -> str:
-        """The column holding the data to image."""
-        if self.applied and self.applied.applied_in == "CORRECTED_DATA":
-            return "CORRECTED_DATA"
-        return "DATA"
-
-    @property
     def imaging_tables(self) -> tuple[Path, ...]:
         """Tables the imaging pass applies to DATA (empty when there is nothing to apply)."""
         if self.applied and self.applied.applied_in == "imaging":

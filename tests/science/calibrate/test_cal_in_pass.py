@@ -12,9 +12,9 @@ from casacore.tables import table
 from tests.science.calibrate.conftest import CalSim, calibrator_model, copy_ms
 
 from contimg.config.settings import CalibrationSettings
-from contimg.science.calibrate import CalSet, CalSetStatus, CalTableError, solve_calibration
+from contimg.science.calibrate import CalSet, CalSetStatus, solve_calibration
 from contimg.science.calibrate.apply import apply_calibration
-from contimg.science.calibrate.gains import in_pass_blocker, load_gains
+from contimg.science.calibrate.gains import NotInPassError, in_pass_blocker, load_gains
 from contimg.science.image.average import average_channels
 
 pytestmark = [pytest.mark.casa, pytest.mark.slow]
@@ -96,5 +96,13 @@ def test_delay_and_short_interval_sets_are_left_to_casa(cal_sim: CalSim, tmp_pat
     assert reason is not None
     assert "K Jones" in reason
     assert paths[0].name in reason
-    with pytest.raises(CalTableError, match="K Jones"):
+    with pytest.raises(NotInPassError, match="K Jones"):
         load_gains(paths, cal_sim.target_ms)
+    # asked to apply it in the imaging pass, apply_calibration hands it to applycal instead
+    target = copy_ms(cal_sim.target_ms, tmp_path / "target")
+    result = apply_calibration(
+        target, cal_set, scratch_dir=tmp_path / "scratch", apply_to="imaging"
+    )
+    assert result.applied_in == "CORRECTED_DATA"
+    with table(str(target), ack=False) as tb:
+        assert np.any(tb.getcol("CORRECTED_DATA") != tb.getcol("DATA"))

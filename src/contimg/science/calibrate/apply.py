@@ -21,7 +21,7 @@ from typing import Literal
 import structlog
 
 from contimg.science.calibrate._types import ApplyAction, ApplyDecision, ApplyResult, CalSet
-from contimg.science.calibrate.gains import in_pass_blocker, load_gains
+from contimg.science.calibrate.gains import NotInPassError, load_gains
 from contimg.science.calibrate.msinfo import flag_fraction
 from contimg.science.calibrate.qa import CalTableError, check_caltable
 
@@ -141,13 +141,14 @@ def apply_calibration(
     for table in cal_set.tables:
         check_caltable(table.path)
     ms = Path(ms).absolute()
-    paths = [t.path for t in cal_set.tables]
     if apply_to == "imaging":
-        blocker = in_pass_blocker(paths, ms)
-        if blocker is None:
-            before, after = load_gains(paths, ms).flagged_fractions(ms)
+        try:
+            gains = load_gains([t.path for t in cal_set.tables], ms)
+        except NotInPassError as exc:
+            log.info("calibration.applied_with_casa", ms=str(ms), reason=str(exc))
+        else:
+            before, after = gains.flagged_fractions(ms)
             return _applied(ms, cal_set, before, after, "imaging")
-        log.info("calibration.applied_with_casa", ms=str(ms), reason=blocker)
     before = flag_fraction(ms)
 
     from contimg.science.casa_env import casa_scratch, ensure_casa_environment

@@ -13,7 +13,8 @@ visibilities in the same pass that averages them for imaging, with CASA's own co
   (amplitude and phase, linearly in frequency) from its good ones, as applycal does.
 
 Sets this cannot express exactly (delays, several solution times, other channelizations or
-spectral-window layouts) are reported by :func:`in_pass_blocker`; they go through CASA.
+spectral-window layouts) are reported by :func:`in_pass_blocker`, and :func:`load_gains` refuses
+them with :class:`NotInPassError`; they go through CASA.
 """
 
 from __future__ import annotations
@@ -27,11 +28,15 @@ import numpy as np
 
 from contimg.science.calibrate.qa import CalTableError, check_caltable
 
-__all__ = ["AntennaGains", "in_pass_blocker", "load_gains"]
+__all__ = ["AntennaGains", "NotInPassError", "in_pass_blocker", "load_gains"]
 
 #: Jones types the imaging pass applies; anything else goes through CASA applycal.
 _SUPPORTED = {"B Jones", "G Jones"}
 _FREQ_MATCH_HZ = 1.0
+
+
+class NotInPassError(CalTableError):
+    """A set the imaging pass cannot apply exactly (the message says why); use applycal."""
 
 
 @dataclass(frozen=True)
@@ -193,16 +198,17 @@ def load_gains(tables: Sequence[Path], ms: Path) -> AntennaGains:
 
     Raises
     ------
+    NotInPassError
+        The set is of a kind the imaging pass cannot apply exactly; the message names the table.
     CalTableError
-        A table is missing, unreadable, or of a kind the imaging pass cannot apply; the
-        message names it.
+        A table is missing or unreadable; the message names it.
     """
     from casacore.tables import table
 
     names, freqs, corr_feeds = _ms_layout(ms)
     blocker = in_pass_blocker(tables, ms)
     if blocker is not None:
-        raise CalTableError(f"cannot apply in the imaging pass: {blocker}")
+        raise NotInPassError(f"cannot apply in the imaging pass: {blocker}")
     nfeed = int(corr_feeds.max()) + 1
     gains = np.ones((len(names), freqs.shape[1], nfeed), np.complex128)
     flags = np.zeros(gains.shape, bool)
