@@ -234,3 +234,32 @@ def test_sources_near_the_field_edge_keep_their_flux(tmp_path: Path) -> None:
         truth = next(s for s in sky.sources if s.name == m.name)
         expected = truth.flux_jy * (phot.frequency_hz / 1.4e9) ** truth.spectral_index
         assert m.flux_jy == pytest.approx(expected, rel=0.02), m.name
+
+
+def test_wsclean_command_carries_the_gridding_settings(tmp_path: Path) -> None:
+    """The imaging settings that change WSClean's gridding reach its command line."""
+    from contimg.config.settings import ImagingSettings
+    from contimg.science.image import ImagingPlan
+    from contimg.science.image.wsclean import wsclean_command
+
+    def command(settings: ImagingSettings) -> list[str]:
+        plan = ImagingPlan(
+            ms=tmp_path / "x.ms", prefix=tmp_path / "x", size=100, cell_arcsec=4.0, robust=0.0,
+            niter=100, mgain=0.8, auto_mask=5.0, auto_threshold=1.0, threads=2, memory_gb=1.0,
+            data_column="DATA", scratch=tmp_path, padding=settings.padding,
+            gridder=settings.gridder, wgridder_accuracy=settings.wgridder_accuracy,
+            baseline_averaging=settings.baseline_averaging,
+        )  # fmt: skip
+        return wsclean_command(plan)
+
+    def value(cmd: list[str], option: str) -> str:
+        return cmd[cmd.index(option) + 1]
+
+    cmd = command(ImagingSettings())
+    assert "-use-wgridder" in cmd
+    assert float(value(cmd, "-wgridder-accuracy")) == pytest.approx(1e-3)
+    assert float(value(cmd, "-baseline-averaging")) == pytest.approx(5.0)
+    stacking = command(ImagingSettings(gridder="wstacking", baseline_averaging=None))
+    assert "-use-wgridder" not in stacking
+    assert "-wgridder-accuracy" not in stacking  # a wgridder option only
+    assert "-baseline-averaging" not in stacking
