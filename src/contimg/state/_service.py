@@ -24,6 +24,14 @@ lease lapsed (its process died) is handed to one other process by
 later change of a claimed row names the owner and changes nothing (returns ``False``)
 when the row has been taken over meanwhile.
 
+Why one store
+-------------
+Worker liveness and the claim queue share their clock: :meth:`SqlServiceStore.heartbeat`
+renews a process's row, every claim it holds and its named leases in one transaction, and
+:meth:`SqlServiceStore.expire_owner` lapses claims and leases together. Split into two stores,
+a heartbeat could renew a process but not its claims, and another process would take over
+groups that are still being worked on.
+
 For the API
 -----------
 - :meth:`SqlServiceStore.last_heartbeat`: newest heartbeat of a live service process

@@ -3,9 +3,9 @@
 Steps: check that unflagged data exist; choose the common phase centre (the group's mid-time
 meridian); write the imaging copy in one pass (calibrated when asked, re-phased when the MS has
 several fields, so that no field is left out, channel-averaged when asked); size the cell from
-the beam the weighting gives; run the
-backend from :data:`IMAGERS`; reject an empty or non-finite image; stamp the FITS headers; write
-the primary-beam and corrected images and a quicklook; rename everything into place.
+the beam the weighting gives; run the backend from :data:`IMAGERS`; reject an empty or
+non-finite image; stamp the FITS headers; write the primary-beam and corrected images and a
+quicklook; rename everything into place.
 """
 
 from __future__ import annotations
