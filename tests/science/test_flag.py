@@ -115,6 +115,29 @@ def test_strategy_catches_simulated_rfi(flag_sim: FlagSim, tmp_path: Path, read_
 
 
 @needs_aoflagger
+def test_aoflagger_copy_links_only_the_visibilities(flag_sim: FlagSim, tmp_path: Path) -> None:
+    """The joined copy shares DATA's bulk file with the MS, and flagging leaves DATA unchanged."""
+    from contimg.science.flag import _copy_sharing_data
+
+    ms = _copy(flag_sim.rfi_ms, tmp_path)
+    copy = tmp_path / "copy" / ms.name
+    _copy_sharing_data(ms, copy)
+    with table(str(ms), ack=False) as tb:
+        (data_manager,) = (dm for dm in tb.getdminfo().values() if "DATA" in dm["COLUMNS"])
+        before = tb.getcol("DATA")
+    shared = {
+        path.name
+        for path in ms.iterdir()
+        if path.is_file() and path.stat().st_ino == (copy / path.name).stat().st_ino
+    }
+    assert shared == {f"table.f{data_manager['SEQNR']}_TSM0"}
+    flag_ms(ms, FlaggingSettings(), scratch_dir=tmp_path)
+    with table(str(ms), ack=False) as tb:
+        np.testing.assert_array_equal(tb.getcol("DATA"), before)
+        assert tb.getcol("FLAG").any()
+
+
+@needs_aoflagger
 def test_drift_scan_fields_are_flagged_as_one_sequence(flag_sim: FlagSim, tmp_path: Path) -> None:
     """One field per integration (a converted group) is flagged as one time sequence.
 
@@ -214,8 +237,8 @@ def test_too_much_flagged_fails_and_says_so(flag_sim: FlagSim, tmp_path: Path) -
 def test_masked_row_statistics_match_nan_median() -> None:
     """The vectorised masked median/MAD of the amplitude clip against NumPy's NaN-aware one.
 
-    With an even number of flagged cells in a row the result is exact; with an odd number the
-    median may move by half a rank, to between two neighbouring unflagged values.
+    The median is one of the middle unflagged values (within one rank of NumPy's, which
+    averages the two middle ones of an even count); the spread follows within 2 %.
     """
     from contimg.science.flag import _robust_row_stats
 
@@ -227,16 +250,12 @@ def test_masked_row_statistics_match_nan_median() -> None:
     masked = np.where(flagged, np.nan, amp)
     ref_med = np.nanmedian(masked, axis=1)
     ref_sigma = 1.4826 * np.nanmedian(np.abs(masked - ref_med[:, None]), axis=1)
-    even = flagged.sum(axis=1) % 2 == 0
-    assert even.sum() > 100
-    assert (~even).sum() > 100
-    assert np.allclose(med[even], ref_med[even], rtol=1e-6)
-    assert np.allclose(sigma[even], ref_sigma[even], rtol=1e-5)
-    for row in np.flatnonzero(~even):
+    for row in range(len(amp)):
         values = np.sort(amp[row][~flagged[row]])
         j = (values.size - 1) // 2
-        assert values[j] - 1e-6 <= med[row] <= values[min(j + 1, values.size - 1)] + 1e-6
-    # the half-rank shift moves the spread by about 1/(unflagged cells): 300 or more here
+        assert values[max(j - 1, 0)] - 1e-6 <= med[row] <= values[j + 1] + 1e-6
+    # a shift of one rank moves the spread by about 1/(unflagged cells): 300 or more here
+    assert np.allclose(med, ref_med, rtol=0.02)
     assert np.allclose(sigma, ref_sigma, rtol=0.02)
 
 

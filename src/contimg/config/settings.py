@@ -237,7 +237,8 @@ class FlaggingSettings(_Section):
             "field per integration: flag a scratch copy whose rows share one field, so each "
             "baseline is one 24-integration time-frequency image (a full group: AOFlagger 35 s "
             "-> 13 s, clean data flagged 0.43 % -> 0.04 %). Only for MSs with one integration "
-            "per field; the copy needs scratch space for one MS while it is flagged."
+            "per field; the copy hard-links the MS's visibilities, and needs room for a "
+            "whole MS only when scratch is on another filesystem."
         ),
     )
     clip_sigma: float | None = Field(

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import os
 import shutil
 import subprocess
 import tempfile
@@ -140,17 +141,24 @@ def _flag_basic(ms: Path, *, autos: bool, zeros: bool) -> _Counts:
 def _robust_row_stats(amp: np.ndarray, flagged: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Median and robust sigma (1.4826 x MAD) of each row's unflagged values.
 
-    Flagged cells are sent alternately to the top and the bottom of the row's order, which
-    leaves the middle (the median) among the unflagged values: one vectorised partition per
-    row instead of a NaN-aware median row by row.
+    Flagged cells are sent alternately (by their rank among the row's flagged cells) to the
+    top and the bottom of the row's order, which leaves the middle among the unflagged values;
+    one in-place partition at the middle index then gives each row's median to within one
+    rank of the unflagged values (the upper of the two middle ones when the count is even).
+    Twice as fast as NumPy's median on a full group, which partitions at three indices.
     """
-    rank = np.cumsum(flagged, axis=1)
-    high = flagged & (rank % 2 == 1)
-    low = flagged & ~high
-    med = np.median(np.where(high, np.inf, np.where(low, -np.inf, amp)), axis=1)
-    dev = np.abs(amp - med[:, None])
-    mad = np.median(np.where(high, np.inf, np.where(low, -1.0, dev)), axis=1)
-    return med, 1.4826 * mad
+    k = amp.shape[1] // 2
+    high = flagged & (np.cumsum(flagged, axis=1, dtype=np.int32) % 2 == 1)
+    work = np.where(flagged, amp.dtype.type(-np.inf), amp)
+    np.copyto(work, np.inf, where=high)
+    work.partition(k, axis=1)
+    med = work[:, k].copy()
+    np.subtract(amp, med[:, None], out=work)
+    np.abs(work, out=work)
+    np.copyto(work, -1.0, where=flagged)
+    np.copyto(work, np.inf, where=high)
+    work.partition(k, axis=1)
+    return med, 1.4826 * work[:, k]
 
 
 def _clip_rows(data: np.ndarray, flags: np.ndarray, sigma: float) -> np.ndarray:
@@ -239,6 +247,39 @@ def _is_drift_scan(ms: Path) -> bool:
     return pairs.shape[1] == fields.size == np.unique(time).size
 
 
+#: casacore storage managers whose bulk files (``table.fN_TSM*``) hold only cell values.
+_TILED_MANAGERS = frozenset({"TiledColumnStMan", "TiledShapeStMan", "TiledCellStMan"})
+
+
+def _copy_sharing_data(ms: Path, dst: Path) -> None:
+    """Copy ``ms`` to ``dst``, hard-linking the bulk files of its DATA column.
+
+    AOFlagger only reads DATA and writes FLAG, so the copy it flags need not duplicate the
+    visibilities: a tiled storage manager that holds DATA alone keeps its cell values in its
+    ``_TSM`` files, and those are linked instead of copied (a full group: 3.2 s -> 0.2 s).
+    The manager's header file, FLAG and every other column are real copies. Where links
+    cannot be made (``dst`` on another filesystem) the files are copied.
+    """
+    from casacore.tables import table
+
+    with table(str(ms), ack=False) as tb:
+        managers = tb.getdminfo().values()
+    shared = {
+        f"table.f{dm['SEQNR']}_TSM"
+        for dm in managers
+        if dm["TYPE"] in _TILED_MANAGERS and list(dm["COLUMNS"]) == ["DATA"]
+    }
+
+    def link_or_copy(src: str, target: str) -> None:
+        if Path(src).parent == ms and Path(src).name.rstrip("0123456789") in shared:
+            with contextlib.suppress(OSError):
+                os.link(src, target)
+                return
+        shutil.copy2(src, target)
+
+    shutil.copytree(ms, dst, copy_function=link_or_copy)
+
+
 @contextlib.contextmanager
 def _one_sequence(ms: Path, settings: FlaggingSettings, scratch: Path | None) -> Iterator[Path]:
     """Yield the MS AOFlagger should flag: a drift scan's scratch copy with one FIELD_ID.
@@ -259,7 +300,7 @@ def _one_sequence(ms: Path, settings: FlaggingSettings, scratch: Path | None) ->
 
     with tempfile.TemporaryDirectory(prefix="aoflagger-", dir=scratch) as tmp:
         copy = Path(tmp) / ms.name
-        shutil.copytree(ms, copy)
+        _copy_sharing_data(ms, copy)
         with table(str(copy), readonly=False, ack=False) as tb:
             tb.putcol("FIELD_ID", np.zeros(tb.nrows(), np.int32))
         yield copy
