@@ -126,6 +126,25 @@ def test_stage_preference_overrides_the_default(shared_runners: dict) -> None:
     assert executors == {"isolated": "process", "plain": "inline"}
 
 
+def test_background_stages_run_at_a_lower_cpu_priority(shared_runners: dict) -> None:
+    import os
+
+    from contimg.pipeline import Resources
+
+    own = os.nice(0)
+    wf = Workflow(
+        "background",
+        [
+            Stage("niced", lambda: os.nice(0), produces="niced", resources=Resources(nice=7)),
+            Stage("plain", lambda: os.nice(0), produces="plain"),
+        ],
+    )
+    result = shared_runners["process"].run(wf, {})
+    assert result.outputs == {"niced": min(own + 7, 19), "plain": own}
+    with pytest.raises(ValueError, match=r"Resources\.nice"):
+        Resources(nice=20)
+
+
 def test_process_executor_runs_closures_by_value(shared_runners: dict) -> None:
     factor = 7  # a closure: plain pickle refuses it, cloudpickle sends it by value
     wf = Workflow(

@@ -232,10 +232,14 @@ def test_the_service_mosaics_a_window_once_the_data_stream_has_passed_it(
     )
     with Runner(repo, settings, workflows=WORKFLOWS) as runner:
         scheduler = MosaicScheduler(settings, repo, runner)
-        run_id = scheduler.poll()
-        assert run_id is not None
+        started = scheduler.poll()
+        assert started is not None
+        assert scheduler.busy or started.done()
+        run_id = started.result(timeout=600)
+        assert not scheduler.busy
         assert scheduler.poll() is None  # tried once per window
         assert MosaicScheduler(settings, repo, runner).due() is None  # it has its mosaic now
+        scheduler.close()
     (mosaic,) = repo.mosaics.list(since=start - timedelta(hours=hours), until=start)
     assert mosaic.run_id == run_id
     assert [Path(i.image_path).name for i in mosaic.inputs] == [

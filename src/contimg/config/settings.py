@@ -523,6 +523,16 @@ class MosaicSettings(_Section):
     min_images: int = Field(
         2, ge=1, description=("A mosaic needs at least this many QA-passed images.")
     )
+    nice: int = Field(
+        10,
+        ge=0,
+        le=19,
+        description=(
+            "CPU niceness added to the mosaic stage's process (process executor): a scheduled "
+            "mosaic of a full-scale hour takes about 25 s of both cores, and at the same "
+            "priority it slowed the group being processed beside it by as much. 0: none."
+        ),
+    )
     projection: Literal["TAN", "SIN", "CAR"] = Field(
         "TAN", description="Projection of the common mosaic grid (CAR for very long strips)."
     )

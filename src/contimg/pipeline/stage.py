@@ -90,15 +90,22 @@ class Resources:
         asking for more than the budget runs alone.
     scratch_mb : int, optional
         Free space the scratch directory must have; checked before each attempt.
+    nice : int
+        Niceness added to the attempt's child process (process executor only; 0-19):
+        background work, such as a mosaic, then yields the cores to the stages a group's
+        latency depends on. Attempts run inline or on Dask keep their process's priority.
     """
 
     cpus: int = 1
     memory_mb: int | None = None
     scratch_mb: int | None = None
+    nice: int = 0
 
     def __post_init__(self) -> None:
         if self.cpus < 1:
             raise ValueError(f"Resources.cpus must be >= 1, got {self.cpus}")
+        if not 0 <= self.nice <= 19:
+            raise ValueError(f"Resources.nice must be within 0-19, got {self.nice}")
 
 
 @functools.cache

@@ -6,10 +6,15 @@ the window is complete: the ``mosaic`` workflow combines its QA-passed images
 (a window with fewer than ``mosaic.min_images`` gets none). Only the process
 holding the watcher lease schedules mosaics; a window that already has a mosaic
 is left alone, so a restart does not mosaic it again.
+
+A mosaic runs in a thread of its own, one at a time, so the service's loop goes on
+indexing and claiming groups meanwhile (a full-scale hour takes about 25 s), and its
+stage runs at a lower CPU priority (``mosaic.nice``).
 """
 
 from __future__ import annotations
 
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import structlog
@@ -41,6 +46,13 @@ class MosaicScheduler:
         self.repository = repository
         self.runner = runner
         self._done: set[datetime] = set()
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="contimg-mosaic")
+        self._running: Future[int] | None = None
+
+    @property
+    def busy(self) -> bool:
+        """Whether a mosaic is being made."""
+        return self._running is not None and not self._running.done()
 
     def due(self) -> tuple[datetime, datetime] | None:
         """Return the newest complete window without a mosaic (not yet tried here), if any."""
@@ -61,17 +73,34 @@ class MosaicScheduler:
         )
         return (start, end) if len(images) >= cfg.min_images else None
 
-    def poll(self) -> int | None:
-        """Mosaic the window that is due, if one is; return the run id."""
+    def poll(self) -> Future[int] | None:
+        """Start the mosaic of the window that is due, if one is and none is running.
+
+        Returns the future of its run id, or ``None`` when nothing was started.
+        """
+        if self.busy:
+            return None
         window = self.due()
         if window is None:
             return None
         start, end = window
         _log.info("mosaic.scheduled", start=start.isoformat(), end=end.isoformat())
-        result = run_workflow(
-            self.runner,
-            get_workflow("mosaic", self.settings),
-            {"start": start, "end": end},
-            trigger="schedule",
-        )
+        self._running = self._pool.submit(self._make, start, end)
+        return self._running
+
+    def _make(self, start: datetime, end: datetime) -> int:
+        try:
+            result = run_workflow(
+                self.runner,
+                get_workflow("mosaic", self.settings),
+                {"start": start, "end": end},
+                trigger="schedule",
+            )
+        except Exception:
+            _log.exception("mosaic.crashed", start=start.isoformat(), end=end.isoformat())
+            raise
         return result.run_id
+
+    def close(self, *, wait: bool = True) -> None:
+        """Stop scheduling; wait for a mosaic in progress unless ``wait`` is false."""
+        self._pool.shutdown(wait=wait, cancel_futures=True)

@@ -274,6 +274,7 @@ class Service:
                 future.exception()
             self._reap()
         self._pool.shutdown(wait=not self.aborted, cancel_futures=True)
+        self._mosaics.close(wait=not self.aborted)
         self._heartbeat_stop.set()
         if self._heartbeat is not None:
             self._heartbeat.join(timeout=10)
@@ -353,7 +354,7 @@ class Service:
 
     def idle(self) -> bool:
         """Whether there is nothing left to do (see :meth:`run_until_idle`)."""
-        if self._futures:
+        if self._futures or self._mosaics.busy:
             return False
         if self.watcher is not None and self.is_watcher and self.watcher.pending:
             return False

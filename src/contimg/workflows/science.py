@@ -210,6 +210,7 @@ def mosaic(settings: Settings) -> Workflow:
                 produces="mosaic",
                 config="mosaic",
                 executor="process",
+                resources=Resources(nice=settings.mosaic.nice),
                 timeout_s=3600,
             ),
             Stage("register_mosaic", mos.mosaic_id, produces="mosaic_id"),

@@ -90,6 +90,8 @@ def _child_main(conn: Connection, payload: bytes, sys_path: list[str]) -> None:
             error_message=f"cannot unpickle the attempt in the child: {exc}",
         )
     else:
+        if call.stage.resources.nice:
+            os.nice(call.stage.resources.nice)
         outcome = execute_attempt(
             dataclasses.replace(call, capture_logs=False), cpu_clock=time.process_time
         )
