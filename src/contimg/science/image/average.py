@@ -269,9 +269,10 @@ class _Step:
             out["FIELD_ID"] = np.zeros(len(flag), np.int32)
         if "WEIGHT_SPECTRUM" in rows:
             w = np.where(flag, np.float32(0.0), rows["WEIGHT_SPECTRUM"].astype(np.float32))
-        else:
-            w = (~flag).astype(np.float32)
-        wsum = _bin_sum(w, f)
+            wsum = _bin_sum(w, f)
+        else:  # unit weights: flagged samples are zeroed in place instead of multiplied
+            w = None
+            wsum = _bin_sum((~flag).astype(np.float32), f)
         new_flag = wsum == 0
         empty_rows = np.flatnonzero(new_flag.reshape(len(new_flag), -1).any(axis=1))
         out["FLAG"] = new_flag
@@ -283,11 +284,17 @@ class _Step:
                 data *= factor
             if phasor is not None:
                 data *= phasor
+            # a wholly flagged bin keeps the plain mean of its samples
+            plain = _bin_sum(data[empty_rows], f) / f if empty_rows.size else None
+            if w is None:
+                np.copyto(data, 0, where=flag)
+            else:
+                data *= w
             with np.errstate(invalid="ignore", divide="ignore"):
-                avg = _bin_sum(data * w, f) / wsum
-            if empty_rows.size:  # a wholly flagged bin keeps the plain mean of its samples
+                avg = _bin_sum(data, f) / wsum
+            if plain is not None:
                 e = empty_rows
-                avg[e] = np.where(new_flag[e], _bin_sum(data[e], f) / f, avg[e])
+                avg[e] = np.where(new_flag[e], plain, avg[e])
             out[col] = avg.astype(data.dtype, copy=False)
         if "SIGMA_SPECTRUM" in self.present:
             with np.errstate(divide="ignore"):

@@ -155,14 +155,24 @@ class Rephaser:
         for f in np.unique(field_id):
             sel = field_id == f
             new_uvw[sel] = uvw[sel] @ self._rotation[int(f)].T
-        dw = new_uvw[:, 2] - uvw[:, 2]
-        freqs = self._chan_freq[self._spw_of_ddid[ddid]]
-        # the phase in turns, reduced in double precision; its sine and cosine in single
-        turns = np.mod(-dw[:, None] * freqs / _C, 1.0).astype(np.float32)
-        angle = np.float32(2 * np.pi) * turns
-        phasor = np.empty(angle.shape, np.complex64)
-        phasor.real = np.cos(angle)
-        phasor.imag = np.sin(angle)
+        dw_c = (uvw[:, 2] - new_uvw[:, 2]) / _C
+        phasor = np.empty((len(uvw), self._chan_freq.shape[1]), np.complex64)
+        spws = self._spw_of_ddid[ddid]
+        unique = np.unique(spws)
+        for spw in unique:
+            sel = slice(None) if unique.size == 1 else spws == spw
+            # the phase in turns, reduced to [-0.5, 0.5] in double precision, one spectral
+            # window's channels at a time (no per-row copy of the frequencies); its sine and
+            # cosine in single precision, written straight into the phasors
+            turns = np.multiply.outer(dw_c[sel], self._chan_freq[spw])
+            turns -= np.rint(turns)
+            angle = turns.astype(np.float32)
+            angle *= np.float32(2 * np.pi)
+            block = phasor[sel]
+            np.cos(angle, out=block.real)
+            np.sin(angle, out=block.imag)
+            if not isinstance(sel, slice):
+                phasor[sel] = block
         return new_uvw, phasor[:, :, None]
 
     def finish(self, target: Path, field_name: str = "group_centre") -> None:
