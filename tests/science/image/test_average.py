@@ -95,7 +95,7 @@ def test_make_image_with_channel_averaging(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("width_hz", "settings", "factor"),
     [
-        (244_140.625, {}, 4),  # full-size channels: averaged to 0.98 MHz
+        (244_140.625, {}, 6),  # full-size channels: averaged to 1.46 MHz
         (2_929_687.5, {}, 1),  # test-scale channels are already wider
         (244_140.625, {"average_to_mhz": 0.5}, 2),
         (244_140.625, {"average_to_mhz": None}, 1),
