@@ -90,7 +90,7 @@ def robust_rms(
     """
     from scipy import ndimage
 
-    data = np.asarray(data, dtype=np.float64)
+    data = np.asarray(data, dtype=np.float32)  # an image's own precision: half the memory
     valid = np.isfinite(data)
     keep = valid.copy()
     rms = 0.0
@@ -99,8 +99,10 @@ def robust_rms(
         if values.size == 0:
             return 0.0
         med = float(np.median(values))
-        rms = float(_MAD_TO_SIGMA * np.median(np.abs(values - med)))
-        source = valid & (np.abs(np.where(valid, data, med) - med) > clip_sigma * rms)
+        np.subtract(values, med, out=values)
+        rms = float(_MAD_TO_SIGMA * np.median(np.abs(values, out=values)))
+        with np.errstate(invalid="ignore"):  # NaN pixels compare False: not source
+            source = np.abs(data - np.float32(med)) > clip_sigma * rms
         if grow_pixels > 0 and source.any():
             source = ndimage.binary_dilation(source, iterations=grow_pixels)
         keep = valid & ~source
