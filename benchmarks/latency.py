@@ -4,8 +4,9 @@ For each scale, two consecutive groups are simulated with 0834+555 transiting th
 and a third group half an hour later over a field of 30 random sources (0.01-1 Jy) far from
 the calibrator: a typical target. The first is processed by the service (``calibrator`` then
 ``standard``; its time is reported, not part of the latency). Then for each target the 16
-files are moved into ``incoming/`` and the clock starts when the last one lands: the
-streaming service (the code of ``contimg watch``) indexes them, claims the group and runs
+files are moved into the ``incoming/`` of a running service and the clock starts when the
+last one lands: the streaming service (the code of ``contimg watch``) notices them, indexes
+each once it has been unchanged for ``ingest.stable_wait_s``, claims the group and runs
 ``standard``; the clock stops when the primary-beam corrected image is registered
 (``register_image``, right after ``image``, with the verdict ``pending``: the image's
 ``created_at``). Prints the time of every stage, the latency, the time until the source
@@ -61,11 +62,11 @@ def _stage_end(repo: SqlStateRepository, run_ids: list[int], stage: str) -> date
 def _target_latency(
     settings: Settings, repo: SqlStateRepository, files: list[Path], group_id: str
 ) -> dict[str, object]:
-    """Drop one group's files into incoming/, run the service until idle, time the target."""
-    for path in files:
-        shutil.move(path, settings.paths.incoming_dir / path.name)
-    landed = datetime.now(UTC)
-    with Service(settings, repo) as service:
+    """Drop one group's files into a running service's incoming/; time the target."""
+    with Service(settings, repo) as service:  # watching from here on
+        for path in files:
+            shutil.move(path, settings.paths.incoming_dir / path.name)
+        landed = datetime.now(UTC)
         summary = service.run_until_idle()
     if summary.failed:
         raise SystemExit(f"{summary.failed[0].group_id} failed: {summary.failed[0].error}")

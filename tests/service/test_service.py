@@ -184,3 +184,33 @@ def test_targets_wait_for_a_pending_calibrator_within_the_window_and_the_timeout
     assert "not observed yet" in decisions[0].wait_reason
     decisions = order_candidates(cands[1:2], predicted, settings, now, covered=lambda _t: True)
     assert decisions[0].wait_reason is None
+
+
+def test_a_file_renamed_into_place_is_indexed_without_the_stable_wait(
+    tmp_path: Path, night: Night
+) -> None:
+    """A rename within incoming/ marks the file whole; a file written in place still waits."""
+    from contimg.service._watcher import IncomingWatcher
+
+    settings = make_settings(tmp_path, ingest__stable_wait_s="30", ingest__rescan_interval_s="600")
+    incoming = settings.paths.incoming_dir
+    renamed, written = night.groups[0].files[:2]
+    with open_repository(settings.database_url) as repo:
+        watcher = IncomingWatcher(settings, repo)
+        watcher.start()
+        try:
+            hidden = incoming / f".{renamed.name}.partial"
+            shutil.copy2(renamed, hidden)
+            hidden.rename(incoming / renamed.name)
+            shutil.copy2(written, incoming / written.name)
+            deadline = time.monotonic() + 10
+            while watcher.pending < 2 and time.monotonic() < deadline:
+                time.sleep(0.05)  # inotify delivers the events from its own thread
+            result = watcher.scan()
+            due = watcher.next_due_s()
+        finally:
+            watcher.stop()
+    assert result.indexed == (str(incoming / renamed.name),)
+    assert result.pending == 1
+    assert due is not None
+    assert 25 < due <= 30

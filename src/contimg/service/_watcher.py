@@ -3,7 +3,11 @@
 Filesystem events (``watchdog``: inotify, or polling for network filesystems) only say
 *look at this path*; a periodic full rescan (``ingest.rescan_interval_s``) catches whatever
 an event missed. A file is indexed once it is whole: its size and mtime have not changed
-for ``ingest.stable_wait_s`` (checked without sleeping, across scans) and its header reads.
+for ``ingest.stable_wait_s`` (checked without sleeping, across scans; the service's loop
+wakes when the first file waiting is due) and its header reads. A rename within the
+directory (a file written under a hidden name, then given its own) says a file is whole at
+once. A close after writing does not: a writer may close a file between the parts it
+writes. A file moved in from elsewhere, or found by a rescan, waits too.
 A stable file whose header does not read is *rejected* (truncated or corrupt): it is kept
 aside, re-read only if it changes, and named in its group's error.
 
@@ -63,15 +67,17 @@ class ScanResult:
 
 
 class _Handler(FileSystemEventHandler):
-    def __init__(self, note: Callable[[str], None]) -> None:
+    def __init__(self, note: Callable[[str, bool], None]) -> None:
         self._note = note
 
     def on_any_event(self, event: FileSystemEvent) -> None:
         if event.is_directory:
             return
-        for path in (event.src_path, getattr(event, "dest_path", "")):
-            if path:
-                self._note(os.fsdecode(path))
+        dest = os.fsdecode(getattr(event, "dest_path", "") or "")
+        if event.event_type == "moved" and dest:  # renamed within the directory: finished
+            self._note(dest, True)
+        else:
+            self._note(os.fsdecode(event.src_path), False)
 
 
 def _signature(path: Path) -> _Signature | None:
@@ -112,6 +118,7 @@ class IncomingWatcher:
         self.wake = wake or threading.Event()
         self._lock = threading.Lock()
         self._noted: set[Path] = set()
+        self._written: set[Path] = set()  # noted as whole by their event
         self._seen: dict[Path, tuple[_Signature, float]] = {}  # not yet stable
         self._known: set[str] | None = None  # indexed paths (loaded on the first scan)
         self._bad_names: set[Path] = set()
@@ -139,19 +146,30 @@ class IncomingWatcher:
             self._observer.join(timeout=5)
             self._observer = None
 
-    def _note(self, path: str) -> None:
+    def _note(self, path: str, whole: bool = False) -> None:
         p = Path(path)
         if _interesting(p):
             with self._lock:
                 self._noted.add(p.absolute())
+                if whole:
+                    self._written.add(p.absolute())
             self.wake.set()
 
     def forget(self) -> None:
         """Drop noted events (another process indexes); the next scan here is a full rescan."""
         with self._lock:
             self._noted.clear()
+            self._written.clear()
         self._seen.clear()
         self._known = None
+
+    def next_due_s(self) -> float | None:
+        """Seconds until the first file waiting to be whole is due for a look, if any."""
+        if not self._seen:
+            return None
+        wait = self.settings.ingest.stable_wait_s
+        now = time.monotonic()
+        return max(0.0, min(since + wait - now for _, since in self._seen.values()))
 
     # -- scanning -----------------------------------------------------------
     @property
@@ -168,6 +186,7 @@ class IncomingWatcher:
         now = time.monotonic()
         with self._lock:
             noted, self._noted = self._noted, set()
+            written, self._written = self._written, set()
         if full or now - self._last_rescan >= self.settings.ingest.rescan_interval_s:
             self._last_rescan = now
             try:
@@ -179,7 +198,11 @@ class IncomingWatcher:
                 continue
             if path in self.rejected and _signature(path) == self.rejected[path].signature:
                 continue
-            if path not in self._seen:
+            if path in written:  # whole by its event: no wait, but still read
+                sig = _signature(path)
+                if sig is not None:
+                    self._seen[path] = (sig, now - self.settings.ingest.stable_wait_s)
+            elif path not in self._seen:
                 sig = _signature(path)
                 if sig is not None:
                     self._seen[path] = (sig, now)

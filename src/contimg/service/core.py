@@ -316,7 +316,7 @@ class Service:
             if timeout_s is not None and time.monotonic() - t0 > timeout_s:
                 timed_out = True
                 break
-            self.wake.wait(self.settings.ingest.poll_interval_s)
+            self.wake.wait(self._next_poll_s())
             self.wake.clear()
         return ServiceSummary(
             tuple(self._finished[start_count:]),
@@ -325,6 +325,19 @@ class Service:
             aborted=self.aborted,
             timed_out=timed_out,
         )
+
+    def _next_poll_s(self) -> float:
+        """How long the loop may wait for an event before its next pass.
+
+        The poll interval, or less when a file waiting to be whole is due sooner: a group
+        is then claimed as soon as its last file is.
+        """
+        wait = self.settings.ingest.poll_interval_s
+        if self.watcher is not None and self.is_watcher:
+            due = self.watcher.next_due_s()
+            if due is not None:
+                wait = min(wait, due + 0.01)
+        return wait
 
     def run_until_idle(self, *, timeout_s: float | None = None) -> ServiceSummary:
         """Process everything there is, then return (``contimg watch --until-idle``).
