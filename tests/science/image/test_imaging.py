@@ -255,10 +255,10 @@ def test_wsclean_command_carries_the_gridding_settings(tmp_path: Path) -> None:
     def value(cmd: list[str], option: str) -> str:
         return cmd[cmd.index(option) + 1]
 
-    cmd = command(ImagingSettings())
+    cmd = command(ImagingSettings(wgridder_accuracy=2e-3, baseline_averaging=7.0))
     assert "-use-wgridder" in cmd
-    assert float(value(cmd, "-wgridder-accuracy")) == pytest.approx(1e-3)
-    assert float(value(cmd, "-baseline-averaging")) == pytest.approx(5.0)
+    assert float(value(cmd, "-wgridder-accuracy")) == pytest.approx(2e-3)
+    assert float(value(cmd, "-baseline-averaging")) == pytest.approx(7.0)
     stacking = command(ImagingSettings(gridder="wstacking", baseline_averaging=None))
     assert "-use-wgridder" not in stacking
     assert "-wgridder-accuracy" not in stacking  # a wgridder option only
