@@ -263,3 +263,16 @@ def test_wsclean_command_carries_the_gridding_settings(tmp_path: Path) -> None:
     assert "-use-wgridder" not in stacking
     assert "-wgridder-accuracy" not in stacking  # a wgridder option only
     assert "-baseline-averaging" not in stacking
+
+
+def test_beam_estimate_counts_uv_cells_the_same_dense_or_sorted(
+    group_ms: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The Briggs weighting grid counted on a dense grid or by sorting gives the same beam."""
+    import contimg.science.image.psf as psf
+
+    dense = psf.estimate_beam(group_ms, 0.0, fov_deg=3.5)
+    monkeypatch.setattr(psf, "_DENSE_CELLS", 0)
+    sorted_keys = psf.estimate_beam(group_ms, 0.0, fov_deg=3.5)
+    assert dense == sorted_keys
+    assert 0 < dense.bmin_arcsec <= dense.bmaj_arcsec
