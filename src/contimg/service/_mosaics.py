@@ -14,6 +14,7 @@ stage runs at a lower CPU priority (``mosaic.nice``).
 
 from __future__ import annotations
 
+import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
@@ -41,10 +42,18 @@ def window_of(when: datetime, hours: float) -> tuple[datetime, datetime]:
 class MosaicScheduler:
     """Decide, poll by poll, whether a completed window needs its mosaic, and make it."""
 
-    def __init__(self, settings: Settings, repository: SqlStateRepository, runner: Runner) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        repository: SqlStateRepository,
+        runner: Runner,
+        *,
+        wake: threading.Event | None = None,
+    ) -> None:
         self.settings = settings
         self.repository = repository
         self.runner = runner
+        self.wake = wake  # set when a mosaic ends (the service loop waits on it)
         self._done: set[datetime] = set()
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="contimg-mosaic")
         self._running: Future[int] | None = None
@@ -86,6 +95,9 @@ class MosaicScheduler:
         start, end = window
         _log.info("mosaic.scheduled", start=start.isoformat(), end=end.isoformat())
         self._running = self._pool.submit(self._make, start, end)
+        wake = self.wake
+        if wake is not None:
+            self._running.add_done_callback(lambda _done: wake.set())
         return self._running
 
     def _make(self, start: datetime, end: datetime) -> int:

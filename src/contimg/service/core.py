@@ -204,7 +204,7 @@ class Service:
         self.aborted = False
         self._stop_noted = False
         self.is_watcher = False
-        self._mosaics = MosaicScheduler(settings, repository, self.runner)
+        self._mosaics = MosaicScheduler(settings, repository, self.runner, wake=self.wake)
 
     # -- life cycle -------------------------------------------------------
     def __enter__(self) -> Service:
