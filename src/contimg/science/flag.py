@@ -10,10 +10,11 @@ The RFI flagger is chosen from :data:`RFI_BACKENDS` (``flagging.backend``):
 - ``casa``: CASA ``flagdata`` in ``tfcrop`` or ``rflag`` mode (``flagging.casa_mode``);
 - ``none``: no RFI flagging.
 
-After the backend a robust amplitude clip (``flagging.clip_sigma``) flags what stands far above
-its own row: a strong burst in one integration of a 4-integration group is hard for any
-time-frequency flagger to separate from the smooth sky, and a single missed burst of ~200 Jy in
-a calibrator group corrupts that subband's bandpass for every target that uses it.
+After the backend one pass over DATA flags autocorrelations and exact zeros, then a robust
+amplitude clip (``flagging.clip_sigma``) flags what stands far above its own row: a strong burst
+in one integration of a 4-integration group is hard for any time-frequency flagger to separate
+from the smooth sky, and a single missed burst of ~200 Jy in a calibrator group corrupts that
+subband's bandpass for every target that uses it.
 
 Each step's newly flagged fraction is recorded in :class:`FlagResult`.
 """
@@ -115,28 +116,17 @@ def _chunks(tb: object) -> Iterator[tuple[int, int]]:
         yield start, min(_CHUNK_ROWS, nrow - start)
 
 
-def _flag_basic(ms: Path, *, autos: bool, zeros: bool) -> _Counts:
-    """Flag autocorrelations and exact zeros in one pass; count the flags before and after.
-
-    FLAG_ROW counts as flagging every cell of its row. Counts: ``before``, ``autocorrelations``
-    (after them) and ``zeros`` (after them).
-    """
+def _count_before(ms: Path) -> _Counts:
+    """Count the flags already set (``before``), reading FLAG and FLAG_ROW only."""
     from casacore.tables import table
 
     counts = _Counts()
-    with table(str(ms), readonly=False, ack=False) as tb:
+    with table(str(ms), ack=False) as tb:
         for start, n in _chunks(tb):
             flags = tb.getcol("FLAG", start, n)
             flags |= tb.getcol("FLAG_ROW", start, n)[:, None, None]
             counts.total += flags.size
             counts.add("before", flags)
-            if autos:
-                flags[tb.getcol("ANTENNA1", start, n) == tb.getcol("ANTENNA2", start, n)] = True
-            counts.add("autocorrelations", flags)
-            if zeros:
-                flags |= tb.getcol("DATA", start, n) == 0
-            counts.add("zeros", flags)
-            tb.putcol("FLAG", flags, start, n)
     return counts
 
 
@@ -205,16 +195,20 @@ def _clip_rows_threaded(
     return np.concatenate(clipped)
 
 
-def _clip_and_count(ms: Path, sigma: float | None, threads: int = 1) -> _Counts:
-    """Clip amplitude outliers (when ``sigma`` is set) and count the flags, in one pass.
+def _flag_after_backend(
+    ms: Path, *, autos: bool, zeros: bool, sigma: float | None, threads: int = 1
+) -> _Counts:
+    """Flag autocorrelations, exact zeros and amplitude outliers, and count, in one pass.
 
-    Counts: ``rfi`` (before the clip), ``clip`` (after it) and the cross-correlations' flags.
+    FLAG_ROW counts as flagging every cell of its row. Counts: ``rfi`` (what the backend
+    left), then ``autocorrelations``, ``zeros`` and ``clip`` (each after its step), and the
+    cross-correlations' flags at the end.
     """
     from casacore.tables import table
 
     counts = _Counts()
     with (
-        table(str(ms), readonly=sigma is None, ack=False) as tb,
+        table(str(ms), readonly=False, ack=False) as tb,
         ThreadPoolExecutor(threads, thread_name_prefix="clip") as pool,
     ):
         for start, n in _chunks(tb):
@@ -222,14 +216,20 @@ def _clip_and_count(ms: Path, sigma: float | None, threads: int = 1) -> _Counts:
             flags |= tb.getcol("FLAG_ROW", start, n)[:, None, None]
             counts.total += flags.size
             counts.add("rfi", flags)
-            if sigma is not None:
-                data = tb.getcol("DATA", start, n)
-                clipped = _clip_rows_threaded(data, flags, sigma, pool, threads)
-                if clipped is not flags:
-                    tb.putcol("FLAG", clipped, start, n)
-                    flags = clipped
-            counts.add("clip", flags)
+            before = flags.copy()
             cross = tb.getcol("ANTENNA1", start, n) != tb.getcol("ANTENNA2", start, n)
+            if autos:
+                flags[~cross] = True
+            counts.add("autocorrelations", flags)
+            data = tb.getcol("DATA", start, n) if zeros or sigma is not None else None
+            if zeros:
+                flags |= data == 0
+            counts.add("zeros", flags)
+            if sigma is not None:
+                flags = _clip_rows_threaded(data, flags, sigma, pool, threads)
+            counts.add("clip", flags)
+            if not np.array_equal(flags, before):
+                tb.putcol("FLAG", flags, start, n)
             counts.cross_total += int(np.count_nonzero(cross)) * flags[0].size
             counts.cross_flagged += int(np.count_nonzero(flags[cross]))
     return counts
@@ -432,23 +432,33 @@ def flag_ms(
         raise FlaggingError(
             f"unknown flagging.backend {settings.backend!r} (known: {known})"
         ) from None
-    basic = _flag_basic(ms, autos=settings.flag_autocorrelations, zeros=settings.flag_zeros)
-    before = current = basic.fraction("before")
-    reasons: dict[str, float] = {}
-    for key, on in (
-        ("autocorrelations", settings.flag_autocorrelations),
-        ("zeros", settings.flag_zeros),
-    ):
-        if on:
-            now = basic.fraction(key)
-            reasons[key], current = now - current, now
+    # Autocorrelations and zeros are flagged after the backend, in the clip's pass over DATA:
+    # AOFlagger and flagdata leave autocorrelations alone, and the converter flags the gaps
+    # it fills, so the backend sees the same data and the MS is read once less.
+    first = _count_before(ms)
+    before = first.fraction("before")
     backend(ms, settings, log_dir, scratch_dir)
-    final = _clip_and_count(ms, settings.clip_sigma, settings.threads)
-    now = final.fraction("rfi")
-    reasons["rfi"], current = now - current, now
-    if settings.clip_sigma is not None:
-        now = final.fraction("clip")
-        reasons["clip"], current = now - current, now
+    final = _flag_after_backend(
+        ms,
+        autos=settings.flag_autocorrelations,
+        zeros=settings.flag_zeros,
+        sigma=settings.clip_sigma,
+        threads=settings.threads,
+    )
+    steps = {
+        "rfi": True,
+        "autocorrelations": settings.flag_autocorrelations,
+        "zeros": settings.flag_zeros,
+        "clip": settings.clip_sigma is not None,
+    }
+    new: dict[str, float] = {}
+    current = before
+    for key, on in steps.items():
+        if on:
+            now = final.fraction(key)
+            new[key], current = now - current, now
+    order = ("autocorrelations", "zeros", "rfi", "clip")
+    reasons = {key: new[key] for key in order if key in new}
     after = current
     cross = final.cross_flagged / final.cross_total if final.cross_total else 1.0
     result = FlagResult(ms, settings.backend, before, after, reasons, cross)

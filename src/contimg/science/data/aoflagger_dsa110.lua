@@ -22,7 +22,7 @@
  direction (24 integrations) more than its frequency direction.
 
  Measured on a simulated full group with injected RFI (2 cores): every event caught, 0.04 %
- of the clean cells flagged, and flag_ms 17 s in all, 12.6 s of them AOFlagger (which needs
+ of the clean cells flagged, and flag_ms 15.5 s in all, 11.6 s of them AOFlagger (which needs
  4.5 s to read the group into memory, the default, and write its flags back). AOFlagger's
  generic strategy on the same joined copy also caught every event but flagged 0.47 % of the
  clean cells (38 s reading indirectly). Run field by field, as before the join, this
