@@ -16,7 +16,6 @@ import shutil
 import tempfile
 import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -231,19 +230,18 @@ def make_image(
         pb_tmp = scratch / f"{name}-pb.fits"
         pbcor_tmp = scratch / f"{name}-pbcor.fits"
         png_tmp = scratch / f"{name}.png"
-        # the beam products and the quicklook read the image independently: side by side
-        with ThreadPoolExecutor(2, thread_name_prefix="products") as pool:
-            quicklook = pool.submit(write_quicklook, raw.image, png_tmp, title=f"{group_id}")
-            write_pb_products(
-                raw.image,
-                pb_tmp,
-                pbcor_tmp,
-                summary.fields,
-                freq,
-                dish_diameter_m=summary.dish_diameter_m,
-                pb_limit=params.pb_limit,
-            )
-            quicklook.result()
+        # One after the other: both silence astropy's FITS-fix notes with catch_warnings,
+        # which is process-wide state and races when two threads enter it.
+        write_pb_products(
+            raw.image,
+            pb_tmp,
+            pbcor_tmp,
+            summary.fields,
+            freq,
+            dish_diameter_m=summary.dish_diameter_m,
+            pb_limit=params.pb_limit,
+        )
+        write_quicklook(raw.image, png_tmp, title=f"{group_id}")
         finals = {
             "image": (raw.image, out_dir / f"{name}-image.fits"),
             "psf": (raw.psf, out_dir / f"{name}-psf.fits"),
