@@ -95,13 +95,12 @@ def _cell_counts(iu: np.ndarray, iv: np.ndarray) -> tuple[np.ndarray, float]:
     sorting the cell keys), else ``unique``.
     """
     nu, nv = int(np.abs(iu).max()), int(np.abs(iv).max())
+    cell = (iu + nu) * (2 * nv + 1) + (iv + nv)
     if (2 * nu + 1) * (2 * nv + 1) <= _DENSE_CELLS:
-        flat = (iu + nu) * (2 * nv + 1) + (iv + nv)
-        counts = np.bincount(flat)
-        return counts[flat].astype(float), float(np.sum(counts.astype(float) ** 2))
-    key = (iu + nu) * (2 * nv + 1) + (iv + nv)
-    _, inverse, counts = np.unique(key, return_inverse=True, return_counts=True)
-    return counts[inverse].astype(float), float(np.sum(counts.astype(float) ** 2))
+        counts = np.bincount(cell)
+    else:
+        _, cell, counts = np.unique(cell, return_inverse=True, return_counts=True)
+    return counts[cell].astype(float), float(np.sum(counts.astype(float) ** 2))
 
 
 def _fit_main_lobe(psf: np.ndarray, pix_rad: float) -> Beam:
