@@ -171,7 +171,13 @@ def _clip_rows(data: np.ndarray, flags: np.ndarray, sigma: float) -> np.ndarray:
     amp = np.abs(data)
     med, spread = _robust_row_stats(amp[:, ::_CLIP_STATS_STEP].reshape(n, -1), sampled)
     limit = np.where(usable & (spread > 0), med + sigma * spread, np.inf).astype(amp.dtype)
-    hot = np.any((amp > limit[:, None, None]) & ~flags, axis=2)
+    over = amp > limit[:, None, None]
+    over &= ~flags
+    # OR of the correlations one plane at a time: np.any over a last axis of 2 cells
+    # took 7x as long (a reduction set up per channel)
+    hot = over[:, :, 0].copy()
+    for corr in range(1, over.shape[2]):
+        hot |= over[:, :, corr]
     if hot.any():
         flags = flags | hot[:, :, None]
     return flags
