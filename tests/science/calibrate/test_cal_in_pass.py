@@ -80,6 +80,14 @@ def test_in_pass_calibration_matches_applycal(
     assert got_flags[on["all"]].all()
     assert got_flags[on["feed_y"]][:, :, 1].all()
     assert not got_flags[on["channels"] & ~on["all"] & ~on["feed_y"]][:, 10:13, 0].any()
+    # the fractions apply_calibration reports count the flags applycal leaves
+    with table(str(cal_sim.target_ms), ack=False) as tb:
+        flags_before = tb.getcol("FLAG") | tb.getcol("FLAG_ROW")[:, None, None]
+    cross = ant1 != ant2
+    before, after = load_gains(paths, cal_sim.target_ms).flagged_fractions(cal_sim.target_ms)
+    assert before == pytest.approx(flags_before[cross].mean(), abs=1e-12)
+    assert after == pytest.approx(expected_flags[cross].mean(), abs=1e-12)
+    assert after > before + 0.01
 
 
 def test_delay_and_short_interval_sets_are_left_to_casa(cal_sim: CalSim, tmp_path: Path) -> None:
