@@ -13,8 +13,10 @@ from tests.service._checks import assert_exactly_once
 from tests.service._workflows import TEST_WORKFLOWS
 from tests.service.conftest import Night, make_settings
 
+from contimg.config import Settings
 from contimg.config.settings import CalibrationSettings
 from contimg.service import Service, ServiceEvent
+from contimg.service._mosaics import MosaicScheduler
 from contimg.service._scheduler import PendingCalibrator, order_candidates
 from contimg.state import open_repository
 from contimg.state._ingest import GroupRecord, GroupState
@@ -184,6 +186,49 @@ def test_targets_wait_for_a_pending_calibrator_within_the_window_and_the_timeout
     assert "not observed yet" in decisions[0].wait_reason
     decisions = order_candidates(cands[1:2], predicted, settings, now, covered=lambda _t: True)
     assert decisions[0].wait_reason is None
+
+
+class _ListedWindows(MosaicScheduler):
+    """The scheduler's waiting alone: due windows come from a list, a mosaic is a record."""
+
+    def __init__(self, settings: Settings, windows: list[tuple[datetime, datetime]]) -> None:
+        super().__init__(settings, None, None)  # type: ignore[arg-type]
+        self.windows = windows
+        self.made: list[tuple[datetime, datetime]] = []
+
+    def due(self) -> tuple[datetime, datetime] | None:
+        return self.windows.pop(0) if self.windows else None
+
+    def _make(self, start: datetime, end: datetime) -> int:
+        self.made.append((start, end))
+        return len(self.made)
+
+
+def test_a_due_mosaic_waits_for_the_groups_in_flight_at_most_its_limit(tmp_path: Path) -> None:
+    hour = (datetime(2026, 1, 1, 12, tzinfo=UTC), datetime(2026, 1, 1, 13, tzinfo=UTC))
+    in_flight = [True]
+    scheduler = _ListedWindows(make_settings(tmp_path), [hour])
+    assert scheduler.poll(lambda: in_flight[0]) is None
+    assert scheduler.poll(lambda: in_flight[0]) is None
+    assert scheduler.waiting
+    assert not scheduler.busy
+    assert not scheduler.made
+    in_flight[0] = False  # the groups are done: the window that was due is mosaicked
+    assert scheduler.poll(lambda: in_flight[0]).result(timeout=10) == 1
+    assert scheduler.made == [hour]
+    assert not scheduler.waiting
+    assert scheduler.poll(lambda: in_flight[0]) is None  # nothing else is due
+    scheduler.close()
+
+    bounded = _ListedWindows(make_settings(tmp_path, mosaic__defer_max_s="0.2"), [hour])
+    assert bounded.poll(lambda: True) is None
+    time.sleep(0.3)  # past the limit: made although groups are still in flight
+    assert bounded.poll(lambda: True).result(timeout=10) == 1
+    bounded.close()
+
+    never = _ListedWindows(make_settings(tmp_path, mosaic__defer_max_s="0"), [hour])
+    assert never.poll(lambda: True).result(timeout=10) == 1
+    never.close()
 
 
 def test_a_file_renamed_into_place_is_indexed_without_the_stable_wait(

@@ -536,6 +536,16 @@ class MosaicSettings(_Section):
             "priority it slowed the group being processed beside it by as much. 0: none."
         ),
     )
+    defer_max_s: float = Field(
+        600.0,
+        ge=0,
+        description=(
+            "A due scheduled mosaic waits while groups are being collected or processed, at "
+            "most this long, so that it does not share their cores: even at nice 10 a load "
+            "beside a full group slowed it by about 5 %. Live, a group leaves most of the 5 "
+            "minutes between groups free; a backlog gets its mosaic after this. 0: never wait."
+        ),
+    )
     projection: Literal["TAN", "SIN", "CAR"] = Field(
         "TAN", description="Projection of the common mosaic grid (CAR for very long strips)."
     )

@@ -7,14 +7,20 @@ the window is complete: the ``mosaic`` workflow combines its QA-passed images
 holding the watcher lease schedules mosaics; a window that already has a mosaic
 is left alone, so a restart does not mosaic it again.
 
-A mosaic runs in a thread of its own, one at a time, so the service's loop goes on
-indexing and claiming groups meanwhile (a full-scale hour takes about 25 s), and its
-stage runs at a lower CPU priority (``mosaic.nice``).
+A due mosaic waits while groups are in flight (being collected or processed), for at most
+``mosaic.defer_max_s``: it would share their cores, and a group's latency matters more
+than a mosaic's. Observing live, a group takes a fraction of the 5 minutes between groups,
+so the mosaic runs in the quiet time after one; the wait also lets the window's last image
+be judged before the mosaic is made. It then runs in a thread of its own, one at a time, so
+the service's loop goes on indexing and claiming groups meanwhile (a full-scale hour takes
+about 25 s), and its stage runs at a lower CPU priority (``mosaic.nice``).
 """
 
 from __future__ import annotations
 
 import threading
+import time
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
@@ -57,11 +63,17 @@ class MosaicScheduler:
         self._done: set[datetime] = set()
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="contimg-mosaic")
         self._running: Future[int] | None = None
+        self._waiting: tuple[tuple[datetime, datetime], float] | None = None
 
     @property
     def busy(self) -> bool:
         """Whether a mosaic is being made."""
         return self._running is not None and not self._running.done()
+
+    @property
+    def waiting(self) -> bool:
+        """Whether a due mosaic waits for the groups in flight."""
+        return self._waiting is not None
 
     def due(self) -> tuple[datetime, datetime] | None:
         """Return the newest complete window without a mosaic (not yet tried here), if any."""
@@ -82,18 +94,40 @@ class MosaicScheduler:
         )
         return (start, end) if len(images) >= cfg.min_images else None
 
-    def poll(self) -> Future[int] | None:
+    def poll(self, in_flight: Callable[[], bool] | None = None) -> Future[int] | None:
         """Start the mosaic of the window that is due, if one is and none is running.
 
-        Returns the future of its run id, or ``None`` when nothing was started.
+        ``in_flight`` tells whether groups are being collected or processed: while it is
+        true a due mosaic waits, ``mosaic.defer_max_s`` at most. Returns the future of its
+        run id, or ``None`` when nothing was started.
         """
         if self.busy:
             return None
-        window = self.due()
-        if window is None:
+        first = self._waiting is None
+        if self._waiting is None:
+            window = self.due()
+            if window is None:
+                return None
+            self._waiting = (window, time.monotonic())
+        (start, end), since = self._waiting
+        waited_s = time.monotonic() - since
+        limit_s = self.settings.mosaic.defer_max_s
+        if in_flight is not None and waited_s < limit_s and in_flight():
+            if first:
+                _log.info(
+                    "mosaic.waiting",
+                    start=start.isoformat(),
+                    end=end.isoformat(),
+                    at_most_s=limit_s,
+                )
             return None
-        start, end = window
-        _log.info("mosaic.scheduled", start=start.isoformat(), end=end.isoformat())
+        self._waiting = None
+        _log.info(
+            "mosaic.scheduled",
+            start=start.isoformat(),
+            end=end.isoformat(),
+            waited_s=round(waited_s, 1),
+        )
         self._running = self._pool.submit(self._make, start, end)
         wake = self.wake
         if wake is not None:

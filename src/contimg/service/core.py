@@ -342,8 +342,9 @@ class Service:
     def run_until_idle(self, *, timeout_s: float | None = None) -> ServiceSummary:
         """Process everything there is, then return (``contimg watch --until-idle``).
 
-        Idle: no run in progress here, no file still being written, and no group
-        collecting, ready, waiting for calibration or claimed by any live process.
+        Idle: no run in progress here, no file still being written, no group
+        collecting, ready, waiting for calibration or claimed by any live process, and no
+        scheduled mosaic waiting or being made.
         """
         return self.run_until(lambda s: s.idle(), timeout_s=timeout_s)
 
@@ -367,14 +368,24 @@ class Service:
 
     def idle(self) -> bool:
         """Whether there is nothing left to do (see :meth:`run_until_idle`)."""
-        if self._futures or self._mosaics.busy:
+        if self._mosaics.busy or self._mosaics.waiting:
             return False
+        return not self._groups_in_flight()
+
+    def _groups_in_flight(self) -> bool:
+        """Whether groups are in flight (a scheduled mosaic waits for them).
+
+        In flight: a run in progress here, a file still being written, or a group
+        collecting, ready, waiting for calibration or claimed by any live process.
+        """
+        if self._futures:
+            return True
         if self.watcher is not None and self.is_watcher and self.watcher.pending:
-            return False
+            return True
         if self.repository.service.unplanned_groups(limit=1):
-            return False
+            return True
         queue = self.repository.service.queue_summary()
-        return queue.collecting == 0 and queue.ready == 0 and queue.running == 0
+        return queue.collecting > 0 or queue.ready > 0 or queue.running > 0
 
     # -- one pass ---------------------------------------------------------
     def poll_once(self) -> PollResult:
@@ -393,7 +404,7 @@ class Service:
         if not self.stopping:
             self._dispatch(claimed, resumed, waiting)
             if self.is_watcher:
-                self._mosaics.poll()
+                self._mosaics.poll(self._groups_in_flight)
         return PollResult(
             indexed,
             rejected,
