@@ -37,6 +37,7 @@ import numpy as np
 import structlog
 
 from contimg.config.settings import FlaggingSettings
+from contimg.science._columns import ChunkReader
 
 __all__ = [
     "RFI_BACKENDS",
@@ -122,9 +123,10 @@ def _count_before(ms: Path) -> _Counts:
 
     counts = _Counts()
     with table(str(ms), ack=False) as tb:
+        reader = ChunkReader(tb)
         for start, n in _chunks(tb):
-            flags = tb.getcol("FLAG", start, n)
-            flags |= tb.getcol("FLAG_ROW", start, n)[:, None, None]
+            flags = reader.read("FLAG", start, n)
+            flags |= reader.read("FLAG_ROW", start, n)[:, None, None]
             counts.total += flags.size
             counts.add("before", flags)
     return counts
@@ -217,17 +219,18 @@ def _flag_after_backend(
         table(str(ms), readonly=False, ack=False) as tb,
         ThreadPoolExecutor(threads, thread_name_prefix="clip") as pool,
     ):
+        reader = ChunkReader(tb)
         for start, n in _chunks(tb):
-            flags = tb.getcol("FLAG", start, n)
-            flags |= tb.getcol("FLAG_ROW", start, n)[:, None, None]
+            flags = reader.read("FLAG", start, n)
+            flags |= reader.read("FLAG_ROW", start, n)[:, None, None]
             counts.total += flags.size
             counts.add("rfi", flags)
             before = flags.copy()
-            cross = tb.getcol("ANTENNA1", start, n) != tb.getcol("ANTENNA2", start, n)
+            cross = reader.read("ANTENNA1", start, n) != reader.read("ANTENNA2", start, n)
             if autos:
                 flags[~cross] = True
             counts.add("autocorrelations", flags)
-            data = tb.getcol("DATA", start, n) if zeros or sigma is not None else None
+            data = reader.read("DATA", start, n) if zeros or sigma is not None else None
             if zeros:
                 flags |= data == 0
             counts.add("zeros", flags)
@@ -319,8 +322,9 @@ def _copy_flags(src: Path, dst: Path) -> None:
     from casacore.tables import table
 
     with table(str(src), ack=False) as a, table(str(dst), readonly=False, ack=False) as b:
+        reader = ChunkReader(a)
         for start, n in _chunks(a):
-            b.putcol("FLAG", a.getcol("FLAG", start, n), start, n)
+            b.putcol("FLAG", reader.read("FLAG", start, n), start, n)
 
 
 def _aoflagger(

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
+from contimg.science._columns import read_column
+
 __all__ = [
     "MSSummary",
     "antenna_flag_fractions",
@@ -137,7 +139,8 @@ def cross_flags(ms: Path, column: str = "FLAG") -> tuple[np.ndarray, np.ndarray,
     with table(str(ms), ack=False) as tm:
         a1 = tm.getcol("ANTENNA1")
         a2 = tm.getcol("ANTENNA2")
-        flags = tm.getcol(column) | tm.getcol("FLAG_ROW")[:, None, None]
+        flags = read_column(tm, column)
+        flags |= tm.getcol("FLAG_ROW")[:, None, None]
     return a1, a2, flags
 
 

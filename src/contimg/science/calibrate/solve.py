@@ -30,6 +30,7 @@ import numpy as np
 import structlog
 
 from contimg.config.settings import CalibrationSettings
+from contimg.science._columns import read_column
 from contimg.science.calibrate._types import (
     CalSet,
     CalSetStatus,
@@ -93,7 +94,7 @@ def _merge_fields(ms: Path, keep: np.ndarray) -> None:
     with table(str(ms), readonly=False, ack=False) as tb:
         drop = ~np.isin(tb.getcol("FIELD_ID"), keep)
         if np.any(drop):
-            flags = tb.getcol("FLAG")
+            flags = read_column(tb, "FLAG")
             flags[drop] = True
             tb.putcol("FLAG", flags)
             tb.putcol("FLAG_ROW", tb.getcol("FLAG_ROW") | drop)

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import structlog
 
+from contimg.science._columns import ChunkReader
 from contimg.science.image.rephase import Rephaser
 
 if TYPE_CHECKING:
@@ -161,13 +162,14 @@ def average_channels(
                 skip |= {"UVW", "FIELD_ID"}  # written re-phased by the chunk
             columns = [c for c in names if c not in skip]
             step = _Step(f, present, rename, gains, data_column, rephaser)
+            reader = ChunkReader(t)
             with ThreadPoolExecutor(threads, thread_name_prefix="average") as pool:
                 for start in range(0, nrow, _CHUNK_ROWS):
                     n = min(_CHUNK_ROWS, nrow - start)
                     for col in columns:
                         if t.iscelldefined(col, start):
-                            o.putcol(col, t.getcol(col, start, n), start, n)
-                    step.chunk(t, o, start, n, pool, threads)
+                            o.putcol(col, reader.read(col, start, n), start, n)
+                    step.chunk(reader, o, start, n, pool, threads)
     _average_spw(out / "SPECTRAL_WINDOW", f)
     if rephaser is not None:
         rephaser.finish(out)
@@ -226,12 +228,19 @@ class _Step:
         return [c for c in self.present if c in _VISIBILITY_COLUMNS]
 
     def chunk(
-        self, t: object, o: object, start: int, n: int, pool: ThreadPoolExecutor, threads: int
+        self,
+        reader: ChunkReader,
+        o: object,
+        start: int,
+        n: int,
+        pool: ThreadPoolExecutor,
+        threads: int,
     ) -> None:
         """Read rows ``start:start+n``, compute them in ``threads`` blocks, write the results.
 
         casacore is read and written from this thread only; the arithmetic (NumPy, which
-        releases the GIL) runs on blocks of rows in the pool.
+        releases the GIL) runs on blocks of rows in the pool, in place in the reader's
+        buffers.
         """
         names = ["FLAG", *self.visibilities]
         if self.gains is not None:
@@ -240,7 +249,7 @@ class _Step:
             names += ["FIELD_ID", "DATA_DESC_ID", "UVW"]
         if "WEIGHT_SPECTRUM" in self.present:
             names.append("WEIGHT_SPECTRUM")
-        rows = {name: t.getcol(name, start, n) for name in names}
+        rows = {name: reader.read(name, start, n) for name in names}
         bounds = np.linspace(0, n, max(1, min(threads, n)) + 1).astype(int)
         blocks = list(
             pool.map(
@@ -279,7 +288,7 @@ class _Step:
         if "WEIGHT_SPECTRUM" in rows:
             out["WEIGHT_SPECTRUM"] = wsum
         for col in self.visibilities:
-            data = rows[col]  # this chunk's own array: changed in place
+            data = rows[col]  # the reader's buffer for this chunk: changed in place
             if factor is not None and col == self.calibrate:
                 data *= factor
             if phasor is not None:

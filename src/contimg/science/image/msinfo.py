@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from contimg.science._columns import ChunkReader
 from contimg.science.image.products import ImagingError
 from contimg.science.image.rephase import FieldCentres, field_centres
 
@@ -128,11 +129,12 @@ def unflagged_fraction(ms: Path, *, stop_at: float | None = None) -> float:
     total = 0
     with table(str(ms), ack=False) as t:
         nrow = t.nrows()
+        reader = ChunkReader(t)
         for start in range(0, nrow, _CHUNK_ROWS):
             n = min(_CHUNK_ROWS, nrow - start)
-            flag = t.getcol("FLAG", start, n)
-            cross = t.getcol("ANTENNA1", start, n) != t.getcol("ANTENNA2", start, n)
-            row_ok = cross & ~t.getcol("FLAG_ROW", start, n)
+            flag = reader.read("FLAG", start, n)
+            cross = reader.read("ANTENNA1", start, n) != reader.read("ANTENNA2", start, n)
+            row_ok = cross & ~reader.read("FLAG_ROW", start, n)
             good += int(np.count_nonzero(~flag[row_ok]))
             total += flag.size
             if stop_at is not None and good >= stop_at * nrow * flag[0].size:
