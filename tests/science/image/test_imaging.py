@@ -265,6 +265,20 @@ def test_wsclean_command_carries_the_gridding_settings(tmp_path: Path) -> None:
     assert "-baseline-averaging" not in stacking
 
 
+def test_wsclean_runs_with_huge_pages_and_keeps_other_tunables(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from contimg.science.image.wsclean import _hugepage_environment
+
+    monkeypatch.delenv("GLIBC_TUNABLES", raising=False)
+    assert _hugepage_environment()["GLIBC_TUNABLES"] == "glibc.malloc.hugetlb=1"
+    monkeypatch.setenv("GLIBC_TUNABLES", "glibc.malloc.arena_max=2")
+    tunables = _hugepage_environment()["GLIBC_TUNABLES"]
+    assert tunables == "glibc.malloc.arena_max=2:glibc.malloc.hugetlb=1"
+    monkeypatch.setenv("GLIBC_TUNABLES", "glibc.malloc.hugetlb=0")  # a choice made outside
+    assert _hugepage_environment()["GLIBC_TUNABLES"] == "glibc.malloc.hugetlb=0"
+
+
 def test_beam_estimate_counts_uv_cells_the_same_dense_or_sorted(
     group_ms: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -2,11 +2,17 @@
 
 Its output is streamed line by line into structured log events (``wsclean.output``), so a long
 clean is visible while it runs and lands in the run's log records.
+
+WSClean runs with glibc's malloc asked to back its heap with transparent huge pages
+(``GLIBC_TUNABLES=glibc.malloc.hugetlb=1``, glibc 2.35 and later; older ones ignore it): on a
+full group its page faults fell from 2.2 million to 0.16 million and the run took 4 % less time
+(25.6 s -> 24.5 s, two runs each), with the same images to WSClean's own run-to-run spread.
 """
 
 from __future__ import annotations
 
 import functools
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -88,6 +94,15 @@ def wsclean_command(plan: ImagingPlan) -> list[str]:
     return cmd
 
 
+def _hugepage_environment() -> dict[str, str]:
+    """Return the environment for WSClean: this one, and glibc's malloc on huge pages."""
+    env = dict(os.environ)
+    tunables = env.get("GLIBC_TUNABLES", "")
+    if "glibc.malloc.hugetlb" not in tunables:
+        env["GLIBC_TUNABLES"] = ":".join(t for t in (tunables, "glibc.malloc.hugetlb=1") if t)
+    return env
+
+
 def run_wsclean(plan: ImagingPlan) -> BackendImages:
     """Image ``plan.ms`` with WSClean.
 
@@ -111,6 +126,7 @@ def run_wsclean(plan: ImagingPlan) -> BackendImages:
         text=True,
         bufsize=1,
         cwd=plan.scratch,
+        env=_hugepage_environment(),
     ) as proc:
         assert proc.stdout is not None
         for raw in proc.stdout:
