@@ -29,6 +29,10 @@ def test_demo_night_runs_end_to_end(tmp_path: Path) -> None:
     result = runner.invoke(app, ["demo", "--groups", "3", "--workdir", str(work)])
     assert result.exit_code == 0, result.output
     assert "the night, group by group" in result.output
+    # the summary gives the service's outcome of each group, not the state of its files
+    summary = result.output.split("the night, group by group")[1]
+    rows = [line for line in summary.splitlines() if line.startswith("│ 2025-")]
+    assert [line.split("│")[2].strip() for line in rows] == ["done"] * 3
 
     def listed(*args: str) -> list[dict]:
         out = runner.invoke(app, [*args, "--json", "--workdir", str(work)])

@@ -280,10 +280,13 @@ def report_night(
             sources = _recovered(
                 repository, image.id, plan, sim.index, image.frequency_hz, n_brightest
             )
+        # the service's outcome (done, failed) where it planned the group, else the files'
+        claim = repository.service.get(group.id) if group else None
+        state = claim.state.value if claim else group.state.value if group else "unknown"
         reports.append(
             GroupReport(
                 group_id=sim.group_id,
-                state=group.state.value if group else "unknown",
+                state=state,
                 workflows=tuple(r.workflow for r in runs if r.status.value == "completed"),
                 stage_seconds=seconds,
                 calibration_set=image.calibration_set if image else None,
