@@ -281,8 +281,9 @@ def report_night(
                 repository, image.id, plan, sim.index, image.frequency_hz, n_brightest
             )
         # the service's outcome (done, failed) where it planned the group, else the files'
-        claim = repository.service.get(group.id) if group else None
-        state = claim.state.value if claim else group.state.value if group else "unknown"
+        state = "unknown"
+        if group is not None:
+            state = (repository.service.get(group.id) or group).state.value
         reports.append(
             GroupReport(
                 group_id=sim.group_id,
